@@ -1,0 +1,40 @@
+# The two commands: `make run` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: install run test ui lint bench paper clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+install: $(STAMP)
+
+## run: the main experiment on the embedded simulated cohort (override with ARGS="key=value ...")
+run: install
+	$(BIN)/privhealth-run $(ARGS)
+
+## test: the whole test suite
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ui: the MLflow UI on the local tracking store (http://127.0.0.1:5000)
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf outputs multirun .cache reports
