@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from privhealth.errors import ConfigError, HierarchyError
 
 ROOT = "*"
