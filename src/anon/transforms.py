@@ -1,0 +1,441 @@
+"""Anonymization transforms of the paper (Eq. 2-4 and masking), as small composable steps.
+
+Each step follows scikit-learn's convention: ``fit(frame)`` learns what it needs from
+the data (hierarchy domains, outlier bounds), ``transform(frame)`` returns a new frame
+(the input is never modified; the index is kept so released rows stay aligned with
+their source rows), ``fit_transform`` does both. ``RuleSet`` chains steps, like a
+scikit-learn ``Pipeline``. All steps are vectorized: per-row work is done by pandas
+string methods or array lookups, and keyed hashing runs once per distinct value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from privhealth.anon.hierarchy import ROOT, Hierarchy, build_hierarchy
+from privhealth.errors import ConfigError, SchemaError, SecretError
+
+DEFAULT_KEY_ENV = "PRIVHEALTH_PSEUDONYM_KEY"
+MIN_KEY_BYTES = 16
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], step: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{step}: column(s) {', '.join(repr(m) for m in missing)} not in the table "
+            f"(it has {len(frame.columns)} columns)"
+        )
+
+
+class Step:
+    """Base class: ``fit`` is a no-op unless a step learns from data."""
+
+    def fit(self, frame: pd.DataFrame) -> Self:
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.fit(frame).transform(frame)
+
+    def describe(self) -> dict[str, Any]:
+        """What the step does, safe to log (never secrets, never data values)."""
+        return {"step": type(self).__name__}
+
+
+# ---------------------------------------------------------------------- Eq. 2
+def load_key(key_env: str | None = DEFAULT_KEY_ENV, key_file: str | Path | None = None) -> bytes:
+    """The pseudonymization key: from the environment variable if set, else the key file.
+
+    Never read from the logged config. A missing or short key is an error: there is no
+    fallback to an unkeyed hash, which anyone can reverse by enumerating the ID space.
+    """
+    raw: bytes | None = None
+    source = ""
+    if key_env and os.environ.get(key_env):
+        raw = os.environ[key_env].encode()
+        source = f"environment variable {key_env}"
+    elif key_file:
+        p = Path(key_file)
+        if p.is_file():
+            raw = p.read_bytes().strip()
+            source = f"key file {p}"
+    if raw is None:
+        where = " or ".join(
+            x for x in (f"environment variable {key_env}" if key_env else "", f"key file {key_file}" if key_file else "") if x
+        )
+        raise SecretError(
+            f"no pseudonymization key found (looked in {where or 'nowhere: no source configured'}); "
+            f"set one, e.g. `export {key_env or DEFAULT_KEY_ENV}=$(python -c 'import secrets; "
+            f"print(secrets.token_hex(32))')`. Pseudonyms are never made without a key."
+        )
+    if len(raw) < MIN_KEY_BYTES:
+        raise SecretError(f"the pseudonymization key from {source} is shorter than {MIN_KEY_BYTES} bytes")
+    return raw
+
+
+class Pseudonymizer(Step):
+    """Eq. 2, ID_pseudo = f(ID_real) with f = HMAC-SHA256 under a secret key.
+
+    Deterministic (the same ID maps to the same pseudonym across tables and runs with
+    the same key) and non-reversible without the key. Two unkeyed schemes exist for
+    demonstrations only and require ``allow_unkeyed=True``: ``sha256`` (so the
+    pseudonym-reversal attack can show why it must not be used) and ``sequential``
+    (P1, P2, … by first appearance, as printed in the paper's Fig. 4).
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        key_env: str | None = DEFAULT_KEY_ENV,
+        key_file: str | None = None,
+        prefix: str = "P",
+        hex_chars: int = 16,
+        scheme: str = "hmac-sha256",
+        allow_unkeyed: bool = False,
+    ) -> None:
+        if scheme not in ("hmac-sha256", "sha256", "sequential"):
+            raise ConfigError(
+                f"Pseudonymizer: unknown scheme '{scheme}' (expected hmac-sha256; sha256 and "
+                f"sequential exist for demonstrations only)"
+            )
+        if scheme != "hmac-sha256" and not allow_unkeyed:
+            raise ConfigError(
+                f"Pseudonymizer: scheme '{scheme}' is not keyed, so it can be reversed or linked "
+                f"without a secret; it is only allowed with allow_unkeyed=true (attack "
+                f"demonstrations, the paper's toy printout)"
+            )
+        if not 8 <= hex_chars <= 64:
+            raise ConfigError("Pseudonymizer: hex_chars must be between 8 and 64")
+        self.columns = list(columns)
+        self.key_env = key_env
+        self.key_file = key_file
+        self.prefix = prefix
+        self.hex_chars = int(hex_chars)
+        self.scheme = scheme
+        self._key: bytes | None = None
+
+    def fit(self, frame: pd.DataFrame) -> Self:
+        if self.scheme == "hmac-sha256":
+            self._key = load_key(self.key_env, self.key_file)
+        return self
+
+    def pseudonyms(self, values: pd.Series) -> pd.Series:
+        """Pseudonym of each value; hashing runs once per distinct value."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if self.scheme == "sequential":
+            labels = np.array([f"{self.prefix}{i + 1}" for i in range(len(uniques))], dtype=object)
+            out = np.where(codes >= 0, labels[np.maximum(codes, 0)] if len(labels) else None, None)
+            return pd.Series(out, index=values.index, dtype="str")
+        if self.scheme == "hmac-sha256":
+            if self._key is None:
+                self.fit(pd.DataFrame())
+            key = self._key
+            digests = [
+                hmac.new(key, _canonical(u), hashlib.sha256).hexdigest()[: self.hex_chars]  # type: ignore[arg-type]
+                for u in uniques
+            ]
+        else:
+            digests = [hashlib.sha256(_canonical(u)).hexdigest()[: self.hex_chars] for u in uniques]
+        labels = np.array([self.prefix + d for d in digests], dtype=object)
+        if len(set(labels)) != len(labels):
+            raise ConfigError(
+                f"Pseudonymizer: pseudonym collision with hex_chars={self.hex_chars}; use more characters"
+            )
+        out = np.where(codes >= 0, labels[np.maximum(codes, 0)] if len(labels) else None, None)
+        return pd.Series(out, index=values.index, dtype="str")
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        _require_columns(frame, self.columns, "Pseudonymizer")
+        out = frame.copy()
+        for c in self.columns:
+            out[c] = self.pseudonyms(frame[c])
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "Pseudonymizer", "columns": self.columns, "scheme": self.scheme}
+
+
+def _canonical(value: Any) -> bytes:
+    """One byte form per ID, so 101, 101.0 and '101' give the same pseudonym."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, np.integer | np.floating):
+        return _canonical(value.item())
+    return str(value).strip().encode()
+
+
+# ---------------------------------------------------------------------- masking
+class Masker(Step):
+    """Format-aware masking: hide all or part of a value, keeping its shape where useful.
+
+    Rules per column (``{column: {rule: ..., ...}}``):
+    ``full`` (replace by ``char * width``, the paper's ``XXXX``), ``keep_last`` (n
+    characters kept, the rest masked: 123-45-6789 → *******6789), ``ssn`` (the paper's
+    example: → ``*-6789``), ``phone`` (digits but the last 4 masked, separators kept),
+    ``email`` (local part masked, domain kept), ``regex`` (``pattern`` replaced by ``repl``).
+    """
+
+    RULES = ("full", "keep_last", "ssn", "phone", "email", "regex")
+
+    def __init__(self, rules: Mapping[str, Mapping[str, Any] | str]) -> None:
+        self.rules: dict[str, dict[str, Any]] = {}
+        for col, spec in rules.items():
+            spec = {"rule": spec} if isinstance(spec, str) else dict(spec)
+            rule = spec.get("rule")
+            if rule not in self.RULES:
+                raise ConfigError(
+                    f"Masker: column '{col}' has unknown rule '{rule}' (expected one of {', '.join(self.RULES)})"
+                )
+            if rule == "regex":
+                if "pattern" not in spec:
+                    raise ConfigError(f"Masker: column '{col}': rule 'regex' needs a 'pattern'")
+                try:
+                    re.compile(spec["pattern"])
+                except re.error as exc:
+                    raise ConfigError(f"Masker: column '{col}': invalid regex: {exc}") from None
+            self.rules[col] = spec
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        _require_columns(frame, list(self.rules), "Masker")
+        out = frame.copy()
+        for col, spec in self.rules.items():
+            out[col] = mask_series(frame[col], **spec)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "Masker", "rules": {c: s["rule"] for c, s in self.rules.items()}}
+
+
+def mask_series(s: pd.Series, rule: str, **opts: Any) -> pd.Series:
+    """Apply one masking rule to a column (nulls stay null)."""
+    text = s.astype("str")
+    char = str(opts.get("char", "*"))
+    if rule == "full":
+        out = pd.Series(char * int(opts.get("width", 4)), index=s.index, dtype="str")
+    elif rule == "keep_last":
+        n = int(opts.get("n", 4))
+        out = text.str.replace(rf".(?=.{{{n}}})", char, regex=True)
+    elif rule == "ssn":
+        digits = text.str.replace(r"\D", "", regex=True)
+        out = char + "-" + digits.str.slice(-4)
+    elif rule == "phone":
+        n = int(opts.get("n", 4))
+        # a digit followed by at least n more digits is masked; separators are kept
+        out = text.str.replace(rf"\d(?=(?:\D*\d){{{n}}})", char, regex=True)
+    elif rule == "email":
+        out = text.str.replace(r"^[^@]*", char * int(opts.get("width", 4)), regex=True)
+    else:  # regex
+        out = text.str.replace(opts["pattern"], str(opts.get("repl", char)), regex=True)
+    return out.where(s.notna(), None).astype("str")
+
+
+# ---------------------------------------------------------------------- Eq. 3
+class Generalizer(Step):
+    """Eq. 3, v' = G(v): replace quasi-identifiers by their label at a hierarchy level.
+
+    ``hierarchies`` maps columns to hierarchy specs (see ``build_hierarchy``) or ready
+    ``Hierarchy`` objects; ``levels`` gives the level per column (0 = unchanged).
+    Functional hierarchies (intervals, prefix, dates) are built for the values seen in
+    ``fit``; a value met later that the hierarchy does not cover raises an error naming it.
+    """
+
+    def __init__(
+        self,
+        hierarchies: Mapping[str, Mapping[str, Any] | Hierarchy],
+        levels: Mapping[str, int] | None = None,
+    ) -> None:
+        self.specs = dict(hierarchies)
+        self.levels = {c: int(v) for c, v in (levels or {c: 1 for c in self.specs}).items()}
+        unknown = set(self.levels) - set(self.specs)
+        if unknown:
+            raise ConfigError(f"Generalizer: level given for column(s) without a hierarchy: {sorted(unknown)}")
+        self.hierarchies: dict[str, Hierarchy] = {}
+
+    def fit(self, frame: pd.DataFrame) -> Self:
+        _require_columns(frame, list(self.specs), "Generalizer")
+        for col, spec in self.specs.items():
+            h = spec if isinstance(spec, Hierarchy) else build_hierarchy(col, spec, frame[col])
+            level = self.levels.get(col, 1)
+            if not 0 <= level <= h.max_level:
+                raise ConfigError(
+                    f"Generalizer: level {level} for column '{col}' is outside its hierarchy's 0..{h.max_level}"
+                )
+            self.hierarchies[col] = h
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not self.hierarchies:
+            raise ConfigError("Generalizer: transform called before fit")
+        out = frame.copy()
+        for col, h in self.hierarchies.items():
+            level = self.levels.get(col, 1)
+            if level == 0:
+                continue
+            vals = frame[col]
+            notna = vals.notna()
+            labels = np.full(len(vals), None, dtype=object)
+            labels[notna.to_numpy()] = h.generalize(vals[notna], level)
+            out[col] = pd.Series(labels, index=frame.index, dtype="str")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "Generalizer", "levels": dict(self.levels)}
+
+
+# ---------------------------------------------------------------------- Eq. 4
+class OutlierSuppressor(Step):
+    """Eq. 4 for outliers: values outside the [q_low, q_high] quantiles learned in ``fit``.
+
+    ``action='cell'`` blanks the value (NaN, so a model imputes it); ``action='record'``
+    removes every row of an entity holding such a value (needs ``entity``).
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        quantiles: tuple[float, float] = (0.005, 0.995),
+        action: str = "cell",
+        entity: str | None = None,
+    ) -> None:
+        lo, hi = (float(q) for q in quantiles)
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ConfigError(f"OutlierSuppressor: quantiles must satisfy 0 <= low < high <= 1, got {quantiles}")
+        if action not in ("cell", "record"):
+            raise ConfigError(f"OutlierSuppressor: action must be 'cell' or 'record', got '{action}'")
+        self.columns = list(columns)
+        self.quantiles = (lo, hi)
+        self.action = action
+        self.entity = entity
+        self.bounds: dict[str, tuple[float, float]] = {}
+
+    def fit(self, frame: pd.DataFrame) -> Self:
+        _require_columns(frame, self.columns, "OutlierSuppressor")
+        for c in self.columns:
+            if not pd.api.types.is_numeric_dtype(frame[c]):
+                raise SchemaError(f"OutlierSuppressor: column '{c}' is not numeric")
+            q = frame[c].quantile(list(self.quantiles))
+            self.bounds[c] = (float(q.iloc[0]), float(q.iloc[1]))
+        return self
+
+    def outliers(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Boolean frame: which cells fall outside the learned bounds."""
+        return pd.DataFrame(
+            {c: (frame[c] < lo) | (frame[c] > hi) for c, (lo, hi) in self.bounds.items()},
+            index=frame.index,
+        )
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out_mask = self.outliers(frame)
+        if self.action == "cell":
+            out = frame.copy()
+            for c in self.bounds:
+                out[c] = frame[c].mask(out_mask[c])
+            return out
+        hit = out_mask.any(axis=1)
+        if self.entity:
+            bad = frame.loc[hit, self.entity].unique()
+            hit = frame[self.entity].isin(bad)
+        return frame.loc[~hit]
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "OutlierSuppressor", "columns": self.columns, "action": self.action,
+                "quantiles": list(self.quantiles)}
+
+
+class CellSuppressor(Step):
+    """Eq. 4 for whole columns: every value replaced by ``*`` (text) or NaN (numbers)."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        _require_columns(frame, self.columns, "CellSuppressor")
+        out = frame.copy()
+        for c in self.columns:
+            if pd.api.types.is_numeric_dtype(frame[c]):
+                out[c] = np.nan
+            else:
+                out[c] = pd.Series(ROOT, index=frame.index, dtype="str")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "CellSuppressor", "columns": self.columns}
+
+
+class SmallClassSuppressor(Step):
+    """Removes the records of equivalence classes (on ``quasi``) holding fewer than ``k`` entities."""
+
+    def __init__(self, quasi: Sequence[str], k: int, entity: str | None = None) -> None:
+        if int(k) < 1:
+            raise ConfigError(f"SmallClassSuppressor: k must be >= 1, got {k}")
+        self.quasi = list(quasi)
+        self.k = int(k)
+        self.entity = entity
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        _require_columns(frame, self.quasi + ([self.entity] if self.entity else []), "SmallClassSuppressor")
+        groups = frame.groupby(self.quasi, sort=False, dropna=False, observed=True)
+        if self.entity:
+            sizes = groups[self.entity].transform("nunique")
+        else:
+            sizes = groups[self.quasi[0]].transform("size")
+        return frame.loc[sizes.to_numpy() >= self.k]
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "SmallClassSuppressor", "quasi": self.quasi, "k": self.k}
+
+
+class DropColumns(Step):
+    """Removes columns from the release (the strongest suppression)."""
+
+    def __init__(self, columns: Sequence[str], missing_ok: bool = False) -> None:
+        self.columns = list(columns)
+        self.missing_ok = missing_ok
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not self.missing_ok:
+            _require_columns(frame, self.columns, "DropColumns")
+        return frame.drop(columns=[c for c in self.columns if c in frame.columns])
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "DropColumns", "columns": self.columns}
+
+
+class RuleSet(Step):
+    """An ordered chain of steps (like scikit-learn's Pipeline): fit each on the output of the previous."""
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        for i, s in enumerate(steps):
+            if not isinstance(s, Step):
+                raise ConfigError(f"RuleSet: step {i} is a {type(s).__name__}, not an anonymization step")
+        self.steps = list(steps)
+
+    def fit(self, frame: pd.DataFrame) -> Self:
+        self.fit_transform(frame)
+        return self
+
+    def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame
+        for s in self.steps:
+            out = s.fit_transform(out)
+        return out
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame
+        for s in self.steps:
+            out = s.transform(out)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "RuleSet", "steps": [s.describe() for s in self.steps]}
