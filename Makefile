@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+# The pseudonymization key of this checkout (never committed, never logged). The run fails
+# without a key rather than fall back to an unkeyed hash; `make run` makes one once.
+KEY    := .secrets/pseudonym.key
 ARGS   ?=
 PYTEST_ARGS ?=
 
@@ -21,8 +24,12 @@ $(BENCH_STAMP): $(STAMP)
 
 install: $(STAMP)
 
+$(KEY):
+	mkdir -p $(dir $(KEY)) && chmod 700 $(dir $(KEY))
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_hex(32))" > $(KEY)
+
 ## run: the main experiment on the embedded simulated cohort (override with ARGS="key=value ...")
-run: install
+run: install $(KEY)
 	$(BIN)/privhealth-run $(ARGS)
 
 ## test: the whole test suite
