@@ -11,7 +11,7 @@ vasopressor doses come from the sampled action's dose bin; cumulative fluids are
 ``simulate_cohort`` returns exactly what ``load_mimictable`` returns for the same data (age in
 years, top-coded at 90); ``privhealth.data.mimic.to_mimictable_csv`` writes the raw layout.
 What it does not reproduce: correlations beyond what the 713 states carry, real identifiers,
-real lengths of record (the MDP's stays, ~8 recorded blocs on average, are shorter than most
+real lengths of record (the MDP's stays, ~8 recorded blocs on average, are shorter than many
 real ones).
 """
 
