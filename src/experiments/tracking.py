@@ -139,3 +139,21 @@ def start_run(
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def redact_config(node: Any, path: str = "") -> Any:
+    """A copy of a config container with secret-looking keys and URI passwords redacted."""
+    if isinstance(node, Mapping):
+        out = {}
+        for k, v in node.items():
+            key = f"{path}.{k}" if path else str(k)
+            if is_secret_key(key) and not isinstance(v, Mapping) and v not in (None, ""):
+                out[k] = REDACTED
+            else:
+                out[k] = redact_config(v, key)
+        return out
+    if isinstance(node, list | tuple):
+        return [redact_config(v, path) for v in node]
+    if isinstance(node, str):
+        return redact_uri_password(node)
+    return node

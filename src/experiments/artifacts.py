@@ -1,0 +1,96 @@
+"""What a run stores besides metrics: reports, config, figures, predictions (never source data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import mlflow
+import yaml
+from matplotlib.figure import Figure
+
+from privhealth.models.figures import plot_history, plot_metrics
+
+if TYPE_CHECKING:
+    from privhealth.experiments.pipeline import ModelOutcome, PipelineResult
+
+HISTORY_KEYS = {
+    "train_loss": "train/loss",
+    "val_loss": "val/loss",
+    "train_accuracy": "train/accuracy",
+    "val_accuracy": "val/accuracy",
+}
+
+
+def log_history(history: Sequence[Mapping[str, float]]) -> None:
+    """Per-epoch curves (the paper's Fig. 9) as MLflow step metrics."""
+    if not history:
+        return
+    from mlflow.entities import Metric
+
+    run = mlflow.active_run()
+    assert run is not None
+    now = int(__import__("time").time() * 1000)
+    batch = []
+    for i, row in enumerate(history):
+        step = int(row.get("epoch", i + 1))
+        for key, name in HISTORY_KEYS.items():
+            v = row.get(key)
+            if v is not None and v == v:  # skip NaN
+                batch.append(Metric(name, float(v), now, step))
+    client = mlflow.tracking.MlflowClient()
+    for i in range(0, len(batch), 1000):
+        client.log_batch(run.info.run_id, metrics=batch[i : i + 1000])
+
+
+def class_size_figure(sizes: Mapping[int, int], k_required: int | None = None) -> Figure:
+    """Histogram of equivalence-class sizes (patients per class) of the release."""
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    xs = sorted(int(s) for s in sizes)
+    ax.bar([str(x) for x in xs][:40], [sizes[x] for x in xs][:40])
+    ax.set(xlabel="class size (patients)", ylabel="number of classes", title="Equivalence classes of the release")
+    if k_required:
+        ax.set_title(f"Equivalence classes of the release (k required: {k_required})")
+    return fig
+
+
+def log_release_artifacts(result: PipelineResult, cfg: Mapping[str, Any]) -> None:
+    """Config, release description, privacy report and its figure."""
+    mlflow.log_text(yaml.safe_dump(cfg, sort_keys=False), "config.yaml")
+    mlflow.log_dict(result.release.describe(), "release.json")
+    report = result.privacy.to_dict()
+    mlflow.log_dict(report, "privacy/report.json")
+    if result.privacy.classes is not None:
+        mlflow.log_text(result.privacy.classes.to_csv(index=False), "privacy/classes.csv")
+    mlflow.log_figure(class_size_figure(result.privacy.class_sizes), "privacy/class_sizes.png")
+
+
+def log_model_artifacts(outcome: ModelOutcome) -> None:
+    """Model summary (Fig. 7), curves (Fig. 9), metric bars (Fig. 10), test predictions."""
+    a = outcome.anon
+    mlflow.log_text(a.summary, "model/summary.txt")
+    mlflow.log_dict(
+        {
+            "model": outcome.name,
+            "threshold": a.threshold,
+            "threshold_rule": "maximises F1 on the validation split",
+            "test": a.metrics,
+            "ci": {k: list(v) for k, v in a.ci.items()},
+            "baseline": a.baseline,
+            "raw": outcome.raw.metrics if outcome.raw else None,
+            "n_patients": a.n_patients,
+            "hparams": a.hparams,
+        },
+        "model/metrics.json",
+    )
+    mlflow.log_text(a.predictions().to_csv(index=False), "model/test_predictions.csv")
+    mlflow.log_figure(plot_history(a.history, title=f"{outcome.name}: training history"), "model/history.png")
+    results = {f"{outcome.name} (anonymized)": a}
+    if outcome.raw is not None:
+        results[f"{outcome.name} (raw)"] = outcome.raw
+    mlflow.log_figure(plot_metrics(results), "model/metrics.png")

@@ -1,0 +1,322 @@
+"""The experiment: load → split → anonymize → measure privacy → train on raw and released → log.
+
+One call of ``run_pipeline`` is one Hydra job. It logs one MLflow run per model (each
+holding the release's privacy metrics and the model's raw and released scores), nested
+under the sweep's parent run in a multirun, or under an invocation run when one job
+trains several models. Stages are timed; the anonymized release is cached by a
+fingerprint of (input data, anonymization config, key, seed) so a grid that varies only
+the model anonymizes once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from privhealth.anon.privacy import PrivacyReport, measure
+from privhealth.anon.release import Release
+from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
+from privhealth.data.schema import Dataset
+from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
+from privhealth.experiments import artifacts
+from privhealth.experiments.cache import ReleaseCache, config_fingerprint, dataset_fingerprint
+from privhealth.experiments.tracking import (
+    ensure_experiment,
+    git_commit,
+    log_params_batched,
+    redact_config,
+    safe_params,
+    start_run,
+)
+from privhealth.models.base import build_model
+from privhealth.models.evaluation import TaskResult, retained_fraction, train_and_evaluate
+from privhealth.models.split import patient_split
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = "1"
+
+
+@dataclass
+class ModelOutcome:
+    """One model trained on the release (and on the raw data, same split and seed)."""
+
+    name: str
+    anon: TaskResult
+    raw: TaskResult | None
+    run_id: str | None = None
+
+    def retained(self) -> dict[str, float]:
+        if self.raw is None:
+            return {}
+        return {
+            f"utility/{m}_retained": retained_fraction(self.anon.metrics[m], self.raw.metrics[m])
+            for m in ("f1", "auroc", "accuracy", "auprc")
+        }
+
+
+@dataclass
+class PipelineResult:
+    """Everything a job produced: what the summary prints and a sweep or study reads."""
+
+    dataset: str
+    release: Release
+    privacy: PrivacyReport
+    metrics: dict[str, float]
+    models: list[ModelOutcome]
+    timings: dict[str, float] = field(default_factory=dict)
+    cache_hit: bool = False
+    run_ids: list[str] = field(default_factory=list)
+
+
+class StageTimer:
+    """Wall time per pipeline stage, logged as ``time/<stage>_s``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------- stages
+def load_dataset(cfg: DictConfig) -> Dataset:
+    """Instantiate the configured data source; it must yield a Dataset with entity and target."""
+    ds = instantiate(cfg.data, _convert_="all")
+    if not isinstance(ds, Dataset):
+        raise ConfigError(f"data config '{cfg.data.get('_target_')}' did not return a Dataset")
+    if ds.schema.entity is None:
+        raise SchemaError(f"dataset '{ds.name}' declares no entity (patient/stay id) column")
+    if ds.schema.target is None:
+        raise SchemaError(f"dataset '{ds.name}' declares no target column")
+    return ds
+
+
+def privacy_columns(cfg: DictConfig, schema_like: Any) -> tuple[list[str], list[str]]:
+    """Quasi-identifiers and sensitive attributes measured on the release."""
+    pc = cfg.privacy
+    quasi = list(pc.quasi) if pc.get("quasi") else list(schema_like.quasi)
+    sensitive = list(pc.sensitive) if pc.get("sensitive") else list(schema_like.sensitive)
+    target = schema_like.target
+    if pc.get("target_is_sensitive", True) and target and target not in sensitive:
+        sensitive.append(target)
+    both = sorted(set(quasi) & set(sensitive))
+    if both:
+        raise ConfigError(f"attribute(s) {both} are declared both quasi-identifier and sensitive")
+    return quasi, sensitive
+
+
+def key_fingerprint(cfg: DictConfig) -> str:
+    """A one-way fingerprint of the pseudonymization key (so cached releases follow key changes)."""
+    try:
+        key = load_key(DEFAULT_KEY_ENV, cfg.paths.get("key_file"))
+    except SecretError:
+        return "no-key"
+    return hashlib.sha256(b"privhealth-cache-v1\x00" + key).hexdigest()[:16]
+
+
+def anonymize(cfg: DictConfig, dataset: Dataset, cache: ReleaseCache) -> tuple[Release, bool, str]:
+    """The release for this job: from the cache, or computed and cached."""
+    anon_cfg = OmegaConf.to_container(cfg.anon, resolve=True)
+    key = config_fingerprint(
+        CACHE_VERSION, dataset_fingerprint(dataset), anon_cfg, int(cfg.seed), key_fingerprint(cfg)
+    )
+    anonymizer = instantiate(cfg.anon, _convert_="all")
+    if not hasattr(anonymizer, "anonymize"):
+        raise ConfigError(f"anon config '{cfg.anon.get('_target_')}' is not an anonymizer")
+    release, hit = cache.get_or_compute(key, lambda: anonymizer.anonymize(dataset))
+    return release, hit, key
+
+
+def measure_release(cfg: DictConfig, release: Release) -> PrivacyReport:
+    quasi, sensitive = privacy_columns(cfg, release.schema)
+    missing = [c for c in quasi + sensitive if c not in release.frame.columns]
+    if missing:
+        raise SchemaError(f"the release lacks measured column(s) {missing}")
+    return measure(
+        release.frame,
+        quasi,
+        sensitive,
+        entity=release.schema.entity,
+        c=cfg.privacy.get("recursive_c"),
+        distance=cfg.privacy.get("t_distance"),
+    )
+
+
+def privacy_metrics(report: PrivacyReport, release: Release) -> dict[str, float]:
+    """The ``privacy/*`` family logged to MLflow (None values are left out)."""
+    values = {
+        "privacy/k": report.k,
+        "privacy/l_distinct": report.l_distinct,
+        "privacy/l_entropy": report.l_entropy,
+        "privacy/l_recursive": report.l_recursive,
+        "privacy/t_emd": report.t_emd,
+        "privacy/t_kl": report.t_kl,
+        "privacy/n_classes": report.n_classes,
+        "privacy/n_entities": report.n_entities,
+        "privacy/suppressed_fraction": release.suppressed_fraction,
+    }
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def train_models(
+    cfg: DictConfig, dataset: Dataset, release: Release, folds: pd.Series, timer: StageTimer
+) -> list[ModelOutcome]:
+    """Each configured model, trained on the release and (if enabled) on the raw data."""
+    outcomes = []
+    ev = cfg.evaluation
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    for name, mcfg in models_of(cfg).items():
+        with timer(f"train_{name}"):
+            anon = train_and_evaluate(
+                build_model(mcfg), release.frame, release.schema, folds, task,
+                seed=int(cfg.seed), n_bootstrap=int(ev.n_bootstrap), ci_level=float(ev.ci_level),
+            )
+            raw = None
+            if ev.get("train_raw", True):
+                raw = train_and_evaluate(
+                    build_model(mcfg), dataset.frame, dataset.schema, folds, task,
+                    seed=int(cfg.seed), n_bootstrap=int(ev.n_bootstrap), ci_level=float(ev.ci_level),
+                )
+        outcomes.append(ModelOutcome(name, anon, raw))
+    return outcomes
+
+
+def models_of(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """``cfg.model`` holds one entry per selected model (``model=[rf,xgboost]``)."""
+    models = OmegaConf.to_container(cfg.model, resolve=True) if cfg.get("model") else {}
+    if not models:
+        raise ConfigError("no model selected (choose e.g. model=rf or model=[rf,xgboost])")
+    bad = [k for k, v in models.items() if not isinstance(v, Mapping) or "_target_" not in v]
+    if bad:
+        raise ConfigError(f"model config entries {bad} lack a '_target_'")
+    return models  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------- the job
+def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> PipelineResult:
+    """Run one experiment job and log it to MLflow."""
+    timer = StageTimer()
+    root = Path(str(cfg.paths.root)).resolve()
+    exp_id = ensure_experiment(str(cfg.tracking.uri), str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
+    cache = ReleaseCache(Path(str(cfg.paths.cache)) / "releases", enabled=bool(cfg.cache.enabled))
+
+    with timer("load"):
+        dataset = load_dataset(cfg)
+    with timer("split"):
+        folds = patient_split(
+            dataset.frame, dataset.schema.entity, dataset.schema.target,
+            fractions=tuple(cfg.split.fractions), seed=int(cfg.seed),
+        )
+    with timer("anonymize"):
+        release, hit, release_key = anonymize(cfg, dataset, cache)
+    with timer("measure"):
+        report = measure_release(cfg, release)
+    metrics = privacy_metrics(report, release)
+    outcomes = train_models(cfg, dataset, release, folds, timer)
+
+    result = PipelineResult(dataset.name, release, report, metrics, outcomes, timer.seconds, hit)
+    with timer("log"):
+        log_to_mlflow(cfg, result, exp_id, dataset, release_key, sweep, root)
+    return result
+
+
+def base_tags(cfg: DictConfig, dataset: Dataset, release_key: str, sweep: Mapping[str, Any] | None) -> dict[str, str]:
+    tags = {
+        "privhealth.git_commit": git_commit(),
+        "privhealth.dataset": dataset.name,
+        "privhealth.dataset_fingerprint": dataset_fingerprint(dataset)[:16],
+        "privhealth.release_fingerprint": release_key[:16],
+        "privhealth.seed": str(cfg.seed),
+        "privhealth.anon_method": str(cfg.anon.get("name", cfg.anon.get("_target_", "?"))),
+    }
+    if sweep:
+        tags["privhealth.sweep_id"] = str(sweep.get("sweep_id", ""))
+        if "job_num" in sweep:
+            tags["privhealth.job_num"] = str(sweep["job_num"])
+        if "trial" in sweep:
+            tags["privhealth.trial"] = str(sweep["trial"])
+    return tags
+
+
+def log_to_mlflow(
+    cfg: DictConfig,
+    result: PipelineResult,
+    exp_id: str,
+    dataset: Dataset,
+    release_key: str,
+    sweep: Mapping[str, Any] | None,
+    root: Path,
+) -> None:
+    uri = str(cfg.tracking.uri)
+    tags = base_tags(cfg, dataset, release_key, sweep)
+    parent = (sweep or {}).get("parent_run_id")
+    full_cfg = redact_config(OmegaConf.to_container(cfg, resolve=True))
+    shared_metrics = dict(result.metrics)
+    shared_metrics["cache/release_hit"] = float(result.cache_hit)
+    shared_metrics.update({f"time/{k}_s": v for k, v in result.timings.items()})
+    invocation = None
+    if parent is None and len(result.models) > 1:
+        # several models in one job: their runs are siblings under one invocation run
+        with start_run(uri, exp_id, run_name=cfg.get("run_name") or f"{result.release.method}", tags={**tags, "privhealth.kind": "invocation"}) as inv:
+            invocation = inv.info.run_id
+            log_params_batched(safe_params(full_cfg))
+            mlflow.log_metrics(shared_metrics)
+            artifacts.log_release_artifacts(result, full_cfg)
+        parent = invocation
+    for outcome in result.models:
+        name = cfg.get("run_name") or f"{result.release.method}-{outcome.name}"
+        run_cfg = {**full_cfg, "model": {outcome.name: full_cfg["model"][outcome.name]}}
+        with start_run(uri, exp_id, run_name=name, tags={**tags, "privhealth.kind": "run", "privhealth.model": outcome.name}, parent_run_id=parent) as run:
+            outcome.run_id = run.info.run_id
+            result.run_ids.append(run.info.run_id)
+            log_params_batched(safe_params(run_cfg))
+            metrics = dict(shared_metrics)
+            metrics.update(outcome.anon.flat_metrics("test/"))
+            if outcome.raw is not None:
+                metrics.update(outcome.raw.flat_metrics("raw/"))
+            metrics.update(outcome.retained())
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+            artifacts.log_history(outcome.anon.history)
+            artifacts.log_release_artifacts(result, run_cfg)
+            artifacts.log_model_artifacts(outcome)
+    if invocation is not None:
+        result.run_ids.insert(0, invocation)
+
+
+def dump_summary(result: PipelineResult) -> str:
+    """A JSON summary (no data values) for scripts and the Optuna objective."""
+    return json.dumps(
+        {
+            "dataset": result.dataset,
+            "release": result.release.describe(),
+            "metrics": result.metrics,
+            "models": {
+                m.name: {"test": m.anon.metrics, "raw": m.raw.metrics if m.raw else None, **m.retained()}
+                for m in result.models
+            },
+            "timings": result.timings,
+        },
+        default=str,
+        indent=2,
+    )
+
+
+__all__ = ["PipelineResult", "run_pipeline", "PrivHealthError"]

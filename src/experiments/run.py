@@ -1,0 +1,81 @@
+"""The Hydra entry point (`privhealth-run`): one experiment job, or a sweep with ``-m``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from privhealth.errors import PrivHealthError
+from privhealth.experiments.callbacks import current_sweep
+from privhealth.experiments.pipeline import PipelineResult, run_pipeline
+
+log = logging.getLogger("privhealth")
+
+
+def summary_table(result: PipelineResult) -> Table:
+    """The short table printed at the end of a run."""
+    m = result.metrics
+    t = Table(title=f"{result.dataset} · anonymization '{result.release.method}'", show_lines=False)
+    t.add_column("model")
+    for col in ("F1 (anon)", "95% CI", "F1 (raw)", "AUROC (anon)", "AUROC (raw)", "acc (anon)", "F1 retained"):
+        t.add_column(col, justify="right")
+    for o in result.models:
+        a, r = o.anon, o.raw
+        lo, hi = a.ci["f1"]
+        t.add_row(
+            o.name,
+            f"{a.metrics['f1']:.3f}",
+            f"{lo:.3f}–{hi:.3f}",
+            f"{r.metrics['f1']:.3f}" if r else "–",
+            f"{a.metrics['auroc']:.3f}",
+            f"{r.metrics['auroc']:.3f}" if r else "–",
+            f"{a.metrics['accuracy']:.3f}",
+            f"{o.retained().get('utility/f1_retained', float('nan')):.3f}",
+        )
+    t.caption = (
+        f"privacy: k={m.get('privacy/k', float('nan')):.0f}  l_distinct={m.get('privacy/l_distinct', float('nan')):.0f}  "
+        f"t_emd={m.get('privacy/t_emd', float('nan')):.3f}  suppressed={m.get('privacy/suppressed_fraction', 0):.1%}"
+    )
+    return t
+
+
+def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
+    console = Console()
+    console.print(summary_table(result))
+    extra = {k: v for k, v in result.metrics.items() if k.startswith("risk/")}
+    if extra:
+        console.print("  ".join(f"{k}={v:.3f}" for k, v in sorted(extra.items())))
+    console.print(f"MLflow runs: {', '.join(result.run_ids)}")
+    uri = str(cfg.tracking.uri)
+    console.print(f"Open the MLflow UI:  make ui   (or: mlflow ui --backend-store-uri {uri})")
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Run the configured experiment; in a multirun, a failing job is logged FAILED and the sweep goes on."""
+    sweep = current_sweep()
+    try:
+        result = run_pipeline(cfg, sweep=sweep)
+    except PrivHealthError as exc:
+        if sweep is not None:
+            log.error("job %s failed: %s", sweep.get("job_num"), exc)
+            return None
+        log.error("%s", exc)
+        sys.exit(2)
+    except Exception:
+        if sweep is not None:
+            log.exception("job %s failed", sweep.get("job_num"))
+            return None
+        raise
+    print_summary(cfg, result)
+    first = result.models[0]
+    return float(first.anon.metrics["f1"])
+
+
+if __name__ == "__main__":
+    main()
