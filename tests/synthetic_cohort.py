@@ -88,11 +88,12 @@ def make_cohort(
     )
     for name, (mean, sd, effect) in VITALS.items():
         df[name] = mean + signal * effect * z[pid] + rng.normal(0, sd * 0.5, rows)
-    trend = np.where(died, 0.15, -0.05) * signal
+    # deterioration follows the latent risk, not the outcome itself (no label leak)
+    trend = signal * (0.05 * z + rng.normal(0, 0.05, n))
     df["Arterial_lactate"] = (
         lact0[pid] * np.exp(trend[pid] * step) + rng.normal(0, 0.2, rows)
     ).clip(0.3)
-    df["SOFA"] = (sofa0[pid] + np.round(signal * np.where(died, 0.3, -0.2)[pid] * step)).clip(0, 24)
+    df["SOFA"] = (sofa0[pid] + np.round(2 * trend[pid] * step)).clip(0, 24)
     for lab in LABS:
         df.loc[rng.random(rows) < 0.2, lab] = np.nan
     df["died_in_hosp"] = (died & (rng.random(n) < 0.8)).astype(int)[pid]

@@ -97,6 +97,8 @@ def test_raw_and_anonymized_runs_share_folds(cohort):
     raw = train_and_evaluate(model, df, schema, folds, seed=0, n_bootstrap=100)
     anon = train_and_evaluate(model, anonymize_like(df), schema, folds, seed=0, n_bootstrap=100)
     assert anon.n_patients["test"] == raw.n_patients["test"]  # row suppression keeps patients
+    assert raw.model is not anon.model and model.estimator_ is None  # caller's model untouched
+    assert raw.model.n_parameters == raw.n_parameters
     kept = retained_utility(anon, raw)
     assert 0.7 < kept["auroc_retained"] < 1.2
 

@@ -19,6 +19,7 @@ says little.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -329,10 +330,13 @@ def train_and_evaluate(
 
     ``folds`` (from ``patient_split`` on the raw frame) are matched to ``frame`` by index,
     so the same folds serve the raw and the anonymized frame. ``seed`` (if given)
-    overrides the model's configured seed and seeds the bootstrap.
+    overrides the model's configured seed and seeds the bootstrap. ``model`` itself is not
+    modified: a shallow copy is fitted (sharing its logger) and returned in ``result.model``,
+    so one configured model can serve the raw and the anonymized run.
     """
     task = TaskConfig.from_mapping(task)
     data = prepare_inputs(frame, schema, folds, task, model.input_kind)
+    model = copy.copy(model)
     t0 = time.perf_counter()
     model.fit(data.train, data.val, seed=seed)
     fit_seconds = time.perf_counter() - t0

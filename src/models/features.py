@@ -434,7 +434,7 @@ def _full(stat: pd.DataFrame, n: int) -> np.ndarray:
 
 def _last_text(s: pd.Series, codes: np.ndarray, n: int) -> pd.Series:
     """Each patient's last non-missing value of a categorical column, as text."""
-    text = s.astype(object).where(s.notna()).map(str, na_action="ignore")
+    text = s.astype("str").where(s.notna())
     last = text.groupby(codes, sort=True).last()
     return last.reindex(pd.RangeIndex(n))
 
