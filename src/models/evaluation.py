@@ -226,7 +226,7 @@ def retained_utility(
 
 
 # ---------------------------------------------------------------------- one run
-@dataclass
+@dataclass(eq=False)
 class TaskResult:
     """Everything one train-and-evaluate run produces, ready to log (no patient identifiers)."""
 
@@ -276,7 +276,7 @@ class TaskResult:
         return out
 
 
-@dataclass
+@dataclass(eq=False)
 class PreparedInputs:
     """Model inputs per fold and the pipeline fitted on the training fold."""
 

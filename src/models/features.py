@@ -113,7 +113,7 @@ def unknown_message(owner: str, unknown: list[str], known: list[str]) -> str:
     return f"{owner}: unknown parameter(s) {', '.join(hints)}; accepted: {', '.join(sorted(known))}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelInput:
     """Patient-level model input: ``X`` (n, p) tabular or (n, T, f) sequence, labels, lengths."""
 
@@ -171,7 +171,7 @@ class MinMaxScaler:
         return out
 
 
-@dataclass
+@dataclass(eq=False)
 class _Window:
     """Rows of the first ``window_blocs`` blocs, sorted by patient then time, with labels."""
 
