@@ -1,0 +1,185 @@
+"""The one interface every prediction model implements, and config helpers shared by them.
+
+A model is built from a Hydra-style mapping (``_target_`` plus hyper-parameters, see
+``conf/model/``), fitted on a training and a validation ``ModelInput`` and returns the
+positive-class probability per patient. It exposes what the experiments layer logs:
+``hparams()``, ``history`` (one dict per epoch or boosting round), ``n_parameters`` and
+``summary()``. Unknown or out-of-range hyper-parameters raise ``ConfigError`` naming them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from privhealth.errors import ConfigError
+from privhealth.models.features import InputKind, ModelInput, unknown_message
+
+# per-epoch history keys, shared by the neural nets and boosting (Fig. 9)
+HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+class ClinicalModel(ABC):
+    """A binary clinical classifier: ``fit(train, val)`` then ``predict_proba(data)``."""
+
+    name: ClassVar[str] = "model"
+    input_kind: ClassVar[InputKind] = "tabular"
+
+    def __init__(self, *, seed: int = 0, logger: Any = None, **unknown: Any) -> None:
+        if unknown:
+            raise ConfigError(
+                unknown_message(f"model '{self.name}'", list(unknown), self.accepted())
+            )
+        self.seed = check_int(self.name, "seed", seed, minimum=0)
+        self.logger = logger  # a Lightning logger for the neural nets; ignored by the others
+        self.history: list[dict[str, float]] = []
+        self._hparams: dict[str, Any] = {"seed": self.seed}
+
+    @classmethod
+    def accepted(cls) -> list[str]:
+        """Hyper-parameter names the constructor accepts (each class in the hierarchy declares
+        its own and passes the rest up with ``**common``)."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            params = inspect.signature(init).parameters.values()
+            names += [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in names]
+        return names
+
+    # ------------------------------------------------------------------ interface
+    @abstractmethod
+    def fit(self, train: ModelInput, val: ModelInput, seed: int | None = None) -> Self:
+        """Train from scratch (a refit forgets earlier fits); ``seed`` overrides the configured one."""
+
+    @abstractmethod
+    def predict_proba(self, data: ModelInput) -> np.ndarray:
+        """Probability of the positive class per patient, float64 of shape (n,)."""
+
+    @property
+    @abstractmethod
+    def n_parameters(self) -> int:
+        """Fitted parameters: weights for nets and logistic regression, tree nodes for forests."""
+
+    @abstractmethod
+    def summary(self) -> str:
+        """A human-readable description of the fitted model (Fig. 7 for the dense net)."""
+
+    def hparams(self) -> dict[str, Any]:
+        """The hyper-parameters to log, as plain values."""
+        return dict(self._hparams)
+
+    # ------------------------------------------------------------------ helpers
+    def _check_input(self, data: ModelInput, role: str) -> None:
+        if data.kind != self.input_kind:
+            raise ConfigError(
+                f"model '{self.name}' takes {self.input_kind} input but the {role} input is {data.kind}"
+            )
+        if len(data) == 0:
+            raise ConfigError(f"model '{self.name}': the {role} input has no patient")
+
+    def _seed_for(self, seed: int | None) -> int:
+        return self.seed if seed is None else check_int(self.name, "seed", seed, minimum=0)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hparams.items())
+        return f"{type(self).__name__}({args})"
+
+
+def build_model(cfg: Mapping[str, Any], **overrides: Any) -> ClinicalModel:
+    """Instantiate a model from a ``conf/model/*.yaml`` mapping without Hydra.
+
+    ``_target_`` names the class; the other keys (and ``overrides``, e.g. ``logger=``)
+    are its hyper-parameters. Errors are ``ConfigError`` naming the target or parameter.
+    """
+    target = cfg.get("_target_")
+    if not target or not isinstance(target, str):
+        raise ConfigError("model config lacks '_target_' (the model class to build)")
+    module_name, _, attr = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"model config: cannot import _target_ '{target}'") from None
+    if not (isinstance(cls, type) and issubclass(cls, ClinicalModel)):
+        raise ConfigError(f"model config: _target_ '{target}' is not a ClinicalModel")
+    kwargs = {str(k): _plain(v) for k, v in cfg.items() if not str(k).startswith("_")}
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf lists/dicts (or any sequence/mapping) as plain Python containers."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------- validation
+def check_int(model: str, name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(
+            f"model '{model}': {name} must be an integer >= {minimum} (got {value!r})"
+        )
+    return int(value)
+
+
+def check_float(
+    model: str, name: str, value: Any, low: float, high: float, *, high_open: bool = False
+) -> float:
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = low <= v < high if high_open else low <= v <= high
+    if not ok:
+        bracket = ")" if high_open else "]"
+        raise ConfigError(
+            f"model '{model}': {name} must be a number in [{low}, {high}{bracket} (got {value!r})"
+        )
+    return float(value)
+
+
+def check_choice(model: str, name: str, value: Any, choices: Iterable[Any]) -> Any:
+    options = list(choices)
+    if value not in options:
+        raise ConfigError(f"model '{model}': {name} must be one of {options} (got {value!r})")
+    return value
+
+
+# ---------------------------------------------------------------------- summaries
+def layer_table(
+    title: str, rows: Sequence[tuple[str, str, str, int]], non_trainable: int = 0
+) -> str:
+    """A Keras-style model summary: one row (name, type, output shape, params) per layer."""
+    header = ("Layer (type)", "Output Shape", "Param #")
+    body = [(f"{n} ({t})", shape, f"{p:,}") for n, t, shape, p in rows]
+    w = [max(len(r[i]) for r in [header, *body]) + 2 for i in range(3)]
+    line = "─" * sum(w)
+    fmt = f"{{:<{w[0]}}}{{:<{w[1]}}}{{:>{w[2]}}}"
+    trainable = sum(p for *_, p in rows)
+    total = trainable + non_trainable
+    out = [f'Model: "{title}"', line, fmt.format(*header), line]
+    out += [fmt.format(*r) for r in body]
+    out += [
+        line,
+        f" Total params: {total:,} ({_size(total)})",
+        f" Trainable params: {trainable:,} ({_size(trainable)})",
+        f" Non-trainable params: {non_trainable:,} ({_size(non_trainable)})",
+    ]
+    return "\n".join(out)
+
+
+def _size(n_params: int) -> str:
+    """float32 storage as Keras prints it: B, KB or MB (1024-based)."""
+    b = 4.0 * n_params
+    for unit in ("B", "KB", "MB"):
+        if b < 1024 or unit == "MB":
+            return f"{b:.2f} {unit}"
+        b /= 1024
+    return f"{b:.2f} MB"  # pragma: no cover
