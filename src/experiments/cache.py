@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 from filelock import FileLock
-
 from privhealth.anon.release import Release
 from privhealth.data.schema import Dataset, TableSchema
 

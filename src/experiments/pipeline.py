@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-
 from privhealth.anon.privacy import PrivacyReport, measure
 from privhealth.anon.release import Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
