@@ -29,6 +29,7 @@ from privhealth.anon.criteria import (
     KAnonymity,
     RecursiveCL,
     TCloseness,
+    bind,
     distance_values,
 )
 from privhealth.anon.hierarchy import ROOT, Hierarchy
@@ -83,8 +84,8 @@ class PrivacyReport:
     def check(self, criteria: Sequence[Criterion]) -> dict[str, bool]:
         """Whether the worst class meets each criterion, keyed by its label."""
         out: dict[str, bool] = {}
-        for crit in criteria:
-            attrs = [crit.attribute] if crit.attribute else list(self.sensitive)
+        for crit in bind(criteria, self.sensitive):
+            attrs = [crit.attribute] if crit.attribute else []
             if isinstance(crit, KAnonymity):
                 ok = self.k >= crit.k
             else:
