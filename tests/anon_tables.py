@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+from privhealth.anon.criteria import (
+    Criterion,
+    DistinctL,
+    EntropyL,
+    KAnonymity,
+    RecursiveCL,
+    TCloseness,
+)
 from privhealth.anon.hierarchy import Hierarchy
 
 ZIPS = np.array(["12345", "12346", "12355", "12399", "13000", "13001"], dtype=object)
@@ -18,6 +28,8 @@ DISEASE_TREE = pd.DataFrame(
     ]
 )
 QIS = ["age", "zip", "sex"]
+ADULT_QI = ["age", "education", "marital-status", "native-country", "occupation", "race", "sex", "workclass"]
+N_CRITERIA = 8
 
 
 def disease_hierarchy() -> Hierarchy:
@@ -47,3 +59,26 @@ def qi_hierarchies(df: pd.DataFrame) -> dict[str, Hierarchy]:
         "zip": Hierarchy.prefix("zip", df["zip"], keep=[3, 1]),
         "sex": Hierarchy.flat("sex", df["sex"]),
     }
+
+
+def criteria_set(i: int, k: int, t: float) -> list[Criterion]:
+    """A spread of models: monotone with suppression (k, distinct-l) and not (entropy, recursive, t)."""
+    hd = disease_hierarchy()
+    return [
+        [KAnonymity(k)],
+        [KAnonymity(k), DistinctL(2, "disease")],
+        [KAnonymity(k), EntropyL(1.5, "disease")],
+        [KAnonymity(k), RecursiveCL(3, 2, "disease")],
+        [KAnonymity(k), TCloseness(t, "ordered", "salary")],
+        [TCloseness(t, "hierarchical", "disease", hierarchy=hd), KAnonymity(2)],
+        [TCloseness(t, "equal", "disease"), DistinctL(2, "salary")],
+        [KAnonymity(k), TCloseness(2 * t, "kl", "disease")],
+    ][i]
+
+
+def adult(shared_data: Path) -> tuple[pd.DataFrame, dict[str, Hierarchy]]:
+    """UCI Adult and ARX's hierarchies for its eight quasi-identifiers."""
+    d = shared_data / "adult"
+    df = pd.read_csv(d / "adult.csv", sep=";")
+    hs = {q: Hierarchy.from_csv(d / f"adult_hierarchy_{q}.csv", q, numeric=q == "age") for q in ADULT_QI}
+    return df, hs

@@ -5,41 +5,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
-from anon_tables import QIS, disease_hierarchy, qi_hierarchies, random_table
+from anon_tables import (
+    ADULT_QI,
+    N_CRITERIA,
+    QIS,
+    adult,
+    criteria_set,
+    disease_hierarchy,
+    qi_hierarchies,
+    random_table,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from privhealth.anon.criteria import (
-    DistinctL,
-    EntropyL,
-    KAnonymity,
-    RecursiveCL,
-    TCloseness,
-    bind,
-)
+from privhealth.anon.criteria import DistinctL, KAnonymity, TCloseness, bind
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.privacy import measure
 from privhealth.anon.search import Lattice, optimal_generalization
 from privhealth.anon.units import prepare_units
 from privhealth.errors import ConfigError, HierarchyError, PrivacyModelError
-
-ADULT_QI = ["age", "education", "marital-status", "native-country", "occupation", "race", "sex", "workclass"]
-
-
-def criteria_set(i: int, k: int, t: float):
-    """A spread of models: monotone with suppression (k, distinct-l) and not (entropy, recursive, t)."""
-    hd = disease_hierarchy()
-    return [
-        [KAnonymity(k)],
-        [KAnonymity(k), DistinctL(2, "disease")],
-        [KAnonymity(k), EntropyL(1.5, "disease")],
-        [KAnonymity(k), RecursiveCL(3, 2, "disease")],
-        [KAnonymity(k), TCloseness(t, "ordered", "salary")],
-        [TCloseness(t, "hierarchical", "disease", hierarchy=hd), KAnonymity(2)],
-        [TCloseness(t, "equal", "disease"), DistinctL(2, "salary")],
-        [KAnonymity(k), TCloseness(2 * t, "kl", "disease")],
-    ][i]
 
 
 def satisfied(release, original, criteria, limit, n):
@@ -61,7 +45,7 @@ def satisfied(release, original, criteria, limit, n):
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 10**6),
-    which=st.integers(0, 7),
+    which=st.integers(0, N_CRITERIA - 1),
     k=st.integers(1, 5),
     t=st.sampled_from([0.15, 0.3, 0.5]),
     limit=st.sampled_from([0.0, 0.1, 0.3]),
@@ -167,9 +151,7 @@ def test_longitudinal_search_counts_patients():
 
 def test_adult_k5_two_percent(shared_data):
     """The benchmark configuration: k=5, 2% suppression; the release is 5-anonymous."""
-    d = shared_data / "adult"
-    df = pd.read_csv(d / "adult.csv", sep=";")
-    hs = {q: Hierarchy.from_csv(d / f"adult_hierarchy_{q}.csv", q, numeric=q == "age") for q in ADULT_QI}
+    df, hs = adult(shared_data)
     res = optimal_generalization(df, hs, [KAnonymity(5)], suppression_limit=0.02)
     assert res.lattice_size == 6480
     assert res.n_suppressed <= 0.02 * len(df)
