@@ -1,0 +1,450 @@
+"""Optimal full-domain generalization over the hierarchy lattice (in the spirit of ARX's Flash/OLA).
+
+A *node* assigns one generalization level to every quasi-identifier; the lattice orders
+nodes componentwise. A node is feasible when the records in classes that fail some
+criterion — which are suppressed, whole classes at a time as in ARX — are at most the
+suppression limit. The search returns a feasible node of minimum loss, exactly.
+
+Pruning, each sound by construction:
+
+1. *Lower bounds*: every metric's value without suppression is a lower bound on its value
+   with suppression (a suppressed record counts as fully generalized) and never decreases
+   up the lattice. Nodes are visited in increasing bound order (bound, then level sum), so
+   once the next bound reaches the best loss found the search stops; for discernibility,
+   whose bound needs the classes, a node's bound is the sum of squared class sizes and is
+   passed on to its successors.
+2. *Predictive tagging*: a node failing the criteria that are monotone under the chosen
+   suppression setting (k-anonymity and distinct-l always; entropy-l, recursive (c,l) and
+   t-closeness only with a zero suppression limit — see ``criteria``) proves all its
+   predecessors infeasible; a node passing them proves all successors pass them. Criteria
+   that are not monotone under suppression are never used for tagging.
+3. *Binary search on paths* (Flash): before checking a node whose monotone status is
+   unknown, the search walks a path up to the top (cheapest bound first) and binary-searches
+   it for the lowest node passing the monotone criteria; each failure tags a whole down-set.
+4. *Roll-up*: a node's classes are computed from the cached node with fewest classes that it
+   generalizes (classes there are merged, histograms summed), never from the rows again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from privhealth.anon import loss as lossmod
+from privhealth.anon.classes import Histograms, combine, first_positions
+from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
+from privhealth.anon.hierarchy import Hierarchy
+from privhealth.anon.units import Units, check_k, prepare_units, validate_request
+from privhealth.errors import ConfigError, PrivacyModelError
+
+_MAX_NODES = 5_000_000
+_CACHE = 48
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The optimal node, its release and how the search went."""
+
+    levels: dict[str, int]  # generalization level per QI
+    release: pd.DataFrame = field(repr=False)  # generalized labels, suppressed records removed
+    loss: float
+    metric: str
+    utility: lossmod.UtilityReport
+    n_units: int  # entities (or rows) in the input
+    n_suppressed: int  # entities (or rows) removed
+    suppressed_rows: int  # input rows removed
+    suppressed_index: pd.Index = field(repr=False)  # index labels of the removed rows
+    n_classes: int
+    nodes_checked: int
+    lattice_size: int
+    seconds: float
+    criteria: tuple[str, ...]
+    suppression_limit: float
+
+    @property
+    def node(self) -> tuple[int, ...]:
+        return tuple(self.levels.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "levels": dict(self.levels),
+            "loss": self.loss,
+            "metric": self.metric,
+            "utility": self.utility.to_dict(),
+            "n_units": self.n_units,
+            "n_suppressed": self.n_suppressed,
+            "suppressed_rows": self.suppressed_rows,
+            "n_classes": self.n_classes,
+            "nodes_checked": self.nodes_checked,
+            "lattice_size": self.lattice_size,
+            "seconds": self.seconds,
+            "criteria": list(self.criteria),
+            "suppression_limit": self.suppression_limit,
+        }
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """What checking one node gives: feasibility, suppressed units, loss (None if infeasible)."""
+
+    levels: tuple[int, ...]
+    feasible: bool
+    n_failing: int
+    loss: float | None
+
+
+class _Node:
+    """Classes of one node: representative leaf codes, sizes, lazy histograms, bottom map."""
+
+    __slots__ = ("bottom_map", "hists", "parent_key", "parent_map", "rep", "sizes")
+
+    def __init__(self, rep, sizes, bottom_map, parent_key=None, parent_map=None, hists=None):
+        self.rep = rep  # leaf codes of one member per class (classes x QIs)
+        self.sizes = sizes  # units per class
+        self.bottom_map = bottom_map  # class of each bottom class (distinct leaf combination)
+        self.parent_key = parent_key  # levels of the node it was rolled up from (no reference kept)
+        self.parent_map = parent_map  # class of each of the parent's classes
+        self.hists: dict[str, Histograms] = hists or {}
+
+
+class Lattice:
+    """Generalization lattice of a unit table, with class computation by roll-up.
+
+    Exposed for tests and experiments: ``evaluate(levels)`` checks any node exactly,
+    which is what an exhaustive comparison needs.
+    """
+
+    def __init__(
+        self,
+        units: Units,
+        hierarchies: Mapping[str, Hierarchy],
+        criteria: Sequence[Criterion],
+        suppression_limit: float,
+        metric: str,
+        max_levels: Mapping[str, int] | None = None,
+    ) -> None:
+        self.units = units
+        self.qis = list(hierarchies)
+        self.hier = [hierarchies[q] for q in self.qis]
+        self.metric = lossmod.metric_name(metric)
+        self.limit = suppression_limit
+        self.max_supp = int(math.floor(suppression_limit * units.n + 1e-9))
+        supp = suppression_limit > 0
+        # monotone criteria first, k first: a node can be rejected before the costly ones
+        self.criteria = sorted(
+            criteria, key=lambda c: (not c.monotone(supp), not isinstance(c, KAnonymity))
+        )
+        self.mono = [c.monotone(supp) for c in self.criteria]
+        self.all_monotone = all(self.mono)
+        caps = dict(max_levels or {})
+        unknown = [q for q in caps if q not in hierarchies]
+        if unknown:
+            raise ConfigError(f"max_levels names '{unknown[0]}', which is not a quasi-identifier")
+        self.top = np.array([
+            _cap(h, caps.get(q, h.max_level)) for q, h in zip(self.qis, self.hier, strict=True)
+        ])
+        self.heights = self.top + 1
+        self.size = int(np.prod(self.heights.astype(np.float64)))
+        if self.size > _MAX_NODES:
+            raise ConfigError(
+                f"the lattice has {self.size:,} nodes (more than {_MAX_NODES:,}); cap levels with max_levels"
+            )
+        self.strides = np.cumprod(np.r_[1, self.heights[::-1][:-1]])[::-1].astype(np.int64)
+
+        frame = units.frame
+        self.leaf = np.stack([h.encode(frame[q]) for q, h in zip(self.qis, self.hier, strict=True)], axis=1)
+        ids, c0 = combine(list(self.leaf.T), [h.size for h in self.hier])
+        first = first_positions(ids, c0)
+        self.unit_bottom = ids
+        counts = np.bincount(ids, minlength=c0).astype(np.int64)
+        hists = {
+            a: Histograms.build(ids, c0, enc.codes, enc.m) for a, enc in units.sensitive.items()
+        }
+        self.bottom = _Node(self.leaf[first], counts, np.arange(c0), hists=hists)
+        self.tables = [lossmod.LevelTables.build(h, self.leaf[:, j]) for j, h in enumerate(self.hier)]
+        self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
+        self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
+        self.bottom_key = tuple([0] * len(self.qis))
+        self.cache: OrderedDict[tuple[int, ...], _Node] = OrderedDict({self.bottom_key: self.bottom})
+        self.checked = 0
+
+    # -------------------------------------------------------------- classes
+    def node(self, levels: tuple[int, ...]) -> _Node:
+        """Classes of a node, rolled up from the cached node with fewest classes below it.
+
+        Class ids are canonical — numbered by their first bottom class — whichever node they
+        were rolled up from, so a parent evicted and recomputed keeps its numbering.
+        """
+        if levels in self.cache:
+            self.cache.move_to_end(levels)
+            return self.cache[levels]
+        lv = np.asarray(levels)
+        keys = list(self.cache)
+        below = np.flatnonzero(np.all(np.asarray(keys) <= lv, axis=1))
+        parent_key = min((keys[b] for b in below), key=lambda k: len(self.cache[k].sizes))
+        parent = self.cache[parent_key]
+        codes = [self.level_codes[j][levels[j]][parent.rep[:, j]] for j in range(len(lv))]
+        cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
+        new, nc = combine(codes, cards)
+        first = first_positions(new, nc)
+        nd = _Node(
+            parent.rep[first],
+            np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
+            new[parent.bottom_map],
+            parent_key,
+            new,
+        )
+        self.cache[levels] = nd
+        if len(self.cache) > _CACHE:
+            oldest = next(k for k in self.cache if k != self.bottom_key)  # never evict the bottom
+            del self.cache[oldest]
+        return nd
+
+    def hist(self, nd: _Node, attr: str) -> Histograms:
+        """Sensitive histograms of a node's classes, summed from its parent's (or the bottom's)."""
+        h = nd.hists.get(attr)
+        if h is None:
+            parent = self.cache.get(nd.parent_key) if nd.parent_key is not None else None
+            if parent is not None and attr in parent.hists:
+                h = parent.hists[attr].rollup(nd.parent_map, len(nd.sizes))
+            else:
+                h = self.bottom.hists[attr].rollup(nd.bottom_map, len(nd.sizes))
+            nd.hists[attr] = h
+        return h
+
+    # -------------------------------------------------------------- checks
+    def failing(self, nd: _Node, stop_above: int | None = None) -> tuple[np.ndarray, int, bool]:
+        """Classes failing any criterion, the units in them, and whether the monotone ones alone exceed the limit.
+
+        With ``stop_above`` the check stops once that many units fail (the node is then infeasible).
+        """
+        fail = np.zeros(len(nd.sizes), dtype=bool)
+        n_fail = 0
+        mono_exceeded = False
+        for crit, mono in zip(self.criteria, self.mono, strict=True):
+            attr = crit.attribute
+            h = self.hist(nd, attr) if attr else None
+            enc = self.units.sensitive[attr] if attr else None
+            fail |= ~crit.passes(nd.sizes, h, enc)
+            n_fail = int(nd.sizes[fail].sum())
+            if mono and n_fail > self.max_supp:
+                mono_exceeded = True
+            if stop_above is not None and n_fail > stop_above:
+                break
+        return fail, n_fail, mono_exceeded
+
+    def loss_of(self, levels: Sequence[int], nd: _Node, fail: np.ndarray) -> float:
+        """The metric at a node. Share-based metrics depend only on the class, so classes are
+        the units; non-uniform entropy depends on each record's own value, so bottom classes are."""
+        if self.metric == "nonuniform_entropy":
+            return lossmod.loss(self.metric, self.generalized(levels, nd, fail))
+        g = lossmod.units_at_levels(
+            self.tables, levels, nd.rep, nd.sizes, fail, np.arange(len(nd.sizes)), own=False
+        )
+        return lossmod.loss(self.metric, g)
+
+    def generalized(self, levels: Sequence[int], nd: _Node, fail: np.ndarray) -> lossmod.GeneralizedUnits:
+        return lossmod.units_at_levels(
+            self.tables, levels, self.bottom.rep, self.bottom.sizes, fail[nd.bottom_map], nd.bottom_map
+        )
+
+    def evaluate(self, levels: Sequence[int]) -> NodeOutcome:
+        """Check one node exactly (no pruning): feasibility under the limit and its loss."""
+        levels = tuple(int(x) for x in levels)
+        nd = self.node(levels)
+        self.checked += 1
+        fail, n_fail, _ = self.failing(nd)
+        ok = n_fail <= self.max_supp
+        return NodeOutcome(levels, ok, n_fail, self.loss_of(levels, nd, fail) if ok else None)
+
+    def all_levels(self) -> np.ndarray:
+        """Levels of every node (nodes x QIs), node index = mixed radix of the levels."""
+        grids = np.indices(tuple(self.heights)).reshape(len(self.heights), -1).T
+        return grids.astype(np.int16)
+
+
+def _cap(h: Hierarchy, cap: int) -> int:
+    if isinstance(cap, bool) or not isinstance(cap, int | np.integer) or not 0 <= cap <= h.max_level:
+        raise ConfigError(
+            f"max_levels for '{h.attribute}' must be a level between 0 and {h.max_level}, got {cap!r}"
+        )
+    return int(cap)
+
+
+def optimal_generalization(
+    df: pd.DataFrame,
+    hierarchies: Mapping[str, Hierarchy],
+    criteria: Sequence[Criterion],
+    *,
+    sensitive: Sequence[str] = (),
+    entity: str | None = None,
+    suppression_limit: float = 0.0,
+    metric: str = "arx_loss",
+    max_levels: Mapping[str, int] | None = None,
+) -> SearchResult:
+    """Find the full-domain generalization of minimum loss that satisfies all ``criteria``.
+
+    ``hierarchies`` names the quasi-identifiers (in order) and their hierarchies.
+    Criteria without an ``attribute`` apply to every attribute in ``sensitive``.
+    ``suppression_limit`` is the fraction of units (entities, with ``entity``) that may be
+    removed; t-closeness compares with the input's distribution (as ARX does).
+    Raises PrivacyModelError naming the constraint that cannot be met.
+    """
+    t0 = time.perf_counter()
+    validate_request(criteria, suppression_limit)
+    qis = list(hierarchies)
+    sens = sensitive_of(criteria, sensitive)
+    bound = bind(criteria, sens)
+    units = prepare_units(df, qis, sens, entity, bound)
+    check_k(bound, units.n, "entities" if entity else "records")
+    lat = Lattice(units, hierarchies, bound, suppression_limit, metric, max_levels)
+
+    lv = lat.all_levels()
+    n_nodes = len(lv)
+    top = tuple(int(x) for x in lat.top)
+    _check_top(lat, top)
+
+    lb = lossmod.node_lower_bounds(lat.metric, lat.tables, lv)
+    known_lb = np.zeros(n_nodes) if lb is None else lb.copy()
+    order = np.lexsort((np.arange(n_nodes), lv.sum(axis=1), known_lb))
+    infeasible = np.zeros(n_nodes, dtype=bool)
+    mono_ok = np.zeros(n_nodes, dtype=bool)
+    evaluated = np.zeros(n_nodes, dtype=bool)
+    has_mono = any(lat.mono)
+    best = math.inf
+    best_node: tuple[int, ...] | None = None
+    prio = known_lb
+
+    def index(levels: np.ndarray) -> int:
+        return int(levels @ lat.strides)
+
+    def check(i: int) -> None:
+        nonlocal best, best_node
+        levels = tuple(int(x) for x in lv[i])
+        nd = lat.node(levels)
+        lat.checked += 1
+        evaluated[i] = True
+        fail, n_fail, mono_exceeded = lat.failing(nd, stop_above=lat.max_supp)
+        if mono_exceeded:
+            infeasible[np.all(lv <= lv[i], axis=1)] = True
+            return
+        if has_mono:
+            mono_ok[np.all(lv >= lv[i], axis=1)] = True
+        if lat.metric == "discernibility":  # bound needing the classes, passed on to successors
+            dm = float(np.sum(nd.sizes.astype(np.float64) ** 2))
+            up = np.all(lv >= lv[i], axis=1)
+            known_lb[up] = np.maximum(known_lb[up], dm)
+        if n_fail > lat.max_supp:
+            return
+        value = lat.loss_of(levels, nd, fail)
+        if value < best or (value == best and best_node is not None and sum(levels) < sum(best_node)):
+            best, best_node = value, levels
+
+    def probe(i: int) -> None:
+        """Binary search for the lowest node passing the monotone criteria on a path up from i."""
+        path = [i]
+        cur = lv[i].copy()
+        while np.any(cur < lat.top):
+            cand = [cur + np.eye(len(cur), dtype=cur.dtype)[j] for j in np.flatnonzero(cur < lat.top)]
+            idx = [index(c) for c in cand]
+            j = min(range(len(idx)), key=lambda t: (prio[idx[t]], idx[t]))
+            cur = cand[j]
+            path.append(idx[j])
+        lo, hi = 0, len(path) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            p = path[mid]
+            if not (infeasible[p] or mono_ok[p] or evaluated[p]):
+                check(p)
+            if mono_ok[p]:
+                hi = mid
+            else:
+                lo = mid + 1
+
+    for i in order:
+        if known_lb[i] >= best:
+            if lb is not None:
+                break  # visiting in bound order: every remaining node is bounded by best
+            continue
+        if infeasible[i] or evaluated[i]:
+            continue
+        if has_mono and not mono_ok[i]:
+            probe(int(i))
+            if infeasible[i] or evaluated[i] or known_lb[i] >= best:
+                continue
+        check(int(i))
+
+    if best_node is None:
+        raise PrivacyModelError(_infeasible_message(lat, top, "no node of the lattice satisfies"))
+    return _result(df, lat, best_node, best, n_nodes, time.perf_counter() - t0)
+
+
+def _check_top(lat: Lattice, top: tuple[int, ...]) -> None:
+    """Fail early when the most general node already fails the monotone criteria."""
+    if lat.failing(lat.node(top))[2]:
+        raise PrivacyModelError(_infeasible_message(lat, top, "even the most general node fails"))
+
+
+def _infeasible_message(lat: Lattice, top: tuple[int, ...], lead: str) -> str:
+    nd = lat.node(top)
+    parts = []
+    for crit in lat.criteria:
+        attr = crit.attribute
+        h = lat.hist(nd, attr) if attr else None
+        enc = lat.units.sensitive[attr] if attr else None
+        n_fail = int(nd.sizes[~crit.passes(nd.sizes, h, enc)].sum())
+        if n_fail > lat.max_supp:
+            hint = ""
+            if attr is not None and h is not None:
+                hint = f"; '{attr}' has {int((enc.q > 0).sum())} distinct value(s) in the data"
+            parts.append(
+                f"{crit.label()} — at levels {dict(zip(lat.qis, top, strict=True))} "
+                f"{n_fail} of {lat.units.n} units are in failing classes{hint}"
+            )
+    detail = "; ".join(parts) if parts else "the criteria together"
+    return (
+        f"cannot satisfy the privacy model under a suppression limit of {lat.limit:g} "
+        f"({lat.max_supp} units): {lead} {detail}"
+    )
+
+
+def _result(
+    df: pd.DataFrame, lat: Lattice, levels: tuple[int, ...], value: float, n_nodes: int, seconds: float
+) -> SearchResult:
+    nd = lat.node(levels)
+    fail, n_fail, _ = lat.failing(nd)
+    unit_class = nd.bottom_map[lat.unit_bottom]
+    unit_supp = fail[unit_class]
+    units = lat.units
+    row_unit = units.row_unit if units.row_unit is not None else np.arange(units.n)
+    row_supp = unit_supp[row_unit]
+    out = df.copy()
+    for j, (q, h) in enumerate(zip(lat.qis, lat.hier, strict=True)):
+        out[q] = h.labels[levels[j]][lat.leaf[row_unit, j]]
+    release = out[~row_supp]
+    k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
+    util = lossmod.utility(lat.generalized(levels, nd, fail), k)
+    return SearchResult(
+        levels=dict(zip(lat.qis, levels, strict=True)),
+        release=release,
+        loss=float(value),
+        metric=lat.metric,
+        utility=util,
+        n_units=units.n,
+        n_suppressed=int(unit_supp.sum()),
+        suppressed_rows=int(row_supp.sum()),
+        suppressed_index=df.index[row_supp],
+        n_classes=int((~fail).sum()),
+        nodes_checked=lat.checked,
+        lattice_size=n_nodes,
+        seconds=seconds,
+        criteria=tuple(c.label() for c in lat.criteria),
+        suppression_limit=lat.limit,
+    )
