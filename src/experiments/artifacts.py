@@ -50,8 +50,9 @@ def class_size_figure(sizes: Mapping[int, int], k_required: int | None = None) -
     """Histogram of equivalence-class sizes (patients per class) of the release."""
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
-    xs = sorted(int(s) for s in sizes)
-    ax.bar([str(x) for x in xs][:40], [sizes[x] for x in xs][:40])
+    xs = sorted(int(s) for s in sizes)[:60]
+    ax.bar(range(len(xs)), [sizes[x] for x in xs])
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=90 if len(xs) > 15 else 0)
     ax.set(xlabel="class size (patients)", ylabel="number of classes", title="Equivalence classes of the release")
     if k_required:
         ax.set_title(f"Equivalence classes of the release (k required: {k_required})")

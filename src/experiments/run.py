@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -14,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 log = logging.getLogger("privhealth")
+# conf/ lies beside src/ in the checkout (the package is installed editable; see docs/architecture.md)
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def summary_table(result: PipelineResult) -> Table:
@@ -44,17 +47,19 @@ def summary_table(result: PipelineResult) -> Table:
 
 
 def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
-    console = Console()
+    console = Console(width=max(120, Console().width))
     console.print(summary_table(result))
     extra = {k: v for k, v in result.metrics.items() if k.startswith("risk/")}
     if extra:
         console.print("  ".join(f"{k}={v:.3f}" for k, v in sorted(extra.items())))
     console.print(f"MLflow runs: {', '.join(result.run_ids)}")
     uri = str(cfg.tracking.uri)
+    if uri.startswith("sqlite:///"):
+        uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
     console.print(f"Open the MLflow UI:  make ui   (or: mlflow ui --backend-store-uri {uri})")
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run the configured experiment; in a multirun, a failing job is logged FAILED and the sweep goes on."""
     sweep = current_sweep()
