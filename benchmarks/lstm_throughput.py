@@ -24,9 +24,10 @@ import time
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch.nn import functional as F
+
 from privhealth.models.features import ModelInput
 from privhealth.models.neural import LSTMModel, LSTMNet
-from torch.nn import functional as F
 
 
 def _sync(device: torch.device) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 import yaml
+
 from privhealth.data.schema import TableSchema
 from privhealth.models import build_model, patient_split, train_and_evaluate
 from privhealth.models.figures import inference_timing

@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+
 from privhealth.data.schema import TableSchema
 
 VITALS = {  # name: (mean, sd, effect of risk on the level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
 from privhealth.errors import ConfigError, HierarchyError
 

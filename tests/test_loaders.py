@@ -6,6 +6,7 @@ import hashlib
 
 import pandas as pd
 import pytest
+
 from privhealth.data.loaders import ADULT_QUASI, load_adult, load_table, toy_table
 from privhealth.errors import SchemaError
 

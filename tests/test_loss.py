@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from anon_tables import QIS, qi_hierarchies, random_table
+
 from privhealth.anon import loss
 from privhealth.anon.criteria import KAnonymity
 from privhealth.anon.hierarchy import Hierarchy

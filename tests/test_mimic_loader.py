@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from privhealth.data.identifiers import IDENTITY_NAMES
 from privhealth.data.mimic import (
     MIMICTABLE_COLUMNS,

@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
+
 from privhealth.models.evaluation import (
     METRICS,
     bootstrap_ci,
@@ -16,7 +18,6 @@ from privhealth.models.evaluation import (
     select_threshold,
     weighted_metrics,
 )
-from sklearn import metrics as skm
 
 # TP=3, FN=1, FP=2, TN=4 at threshold 0.5
 Y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_cohort import anonymize_like, cached_cohort, make_cohort
+
 from privhealth.errors import ConfigError, SchemaError
 from privhealth.models.evaluation import prepare_inputs
 from privhealth.models.features import FeaturePipeline, MinMaxScaler, TaskConfig
 from privhealth.models.split import patient_split
-from synthetic_cohort import anonymize_like, cached_cohort, make_cohort
 
 NEVER_FEATURES = ("icustayid", "bloc", "charttime", "name", "ssn", "mortality_90d", "died_in_hosp")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from matplotlib.figure import Figure
+from synthetic_cohort import cached_cohort
+
 from privhealth.models import patient_split, train_and_evaluate
 from privhealth.models.figures import (
     inference_timing,
@@ -14,7 +16,6 @@ from privhealth.models.figures import (
 )
 from privhealth.models.neural import DenseNetModel
 from privhealth.models.tabular import LogisticRegressionModel
-from synthetic_cohort import cached_cohort
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from synthetic_cohort import anonymize_like, cached_cohort
+
 from privhealth.errors import ConfigError
 from privhealth.models import build_model, patient_split, retained_utility, train_and_evaluate
 from privhealth.models.features import ModelInput
 from privhealth.models.neural import DenseNet, DenseNetModel, LSTMModel
-from synthetic_cohort import anonymize_like, cached_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf" / "model"

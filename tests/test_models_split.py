@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic_cohort import anonymize_like, cached_cohort
+
 from privhealth.errors import ConfigError, SchemaError
 from privhealth.models.split import align_folds, patient_split
-from synthetic_cohort import anonymize_like, cached_cohort
 
 
 @pytest.fixture(scope="module")

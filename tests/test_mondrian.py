@@ -19,6 +19,7 @@ from anon_tables import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from privhealth.anon.criteria import DistinctL, KAnonymity, TCloseness
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.mondrian import mondrian

@@ -8,6 +8,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 from pipeline_helpers import compose_cfg, write_key
+
 from privhealth.experiments.pipeline import run_pipeline
 
 EXPECTED_METRICS = {

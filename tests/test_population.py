@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from privhealth.data.population import GROUND_TRUTH, identity_table, simulate_population
 from privhealth.data.simulator import simulate_cohort
 from privhealth.errors import ConfigError, SchemaError

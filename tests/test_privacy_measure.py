@@ -11,6 +11,7 @@ import pytest
 from anon_tables import QIS, disease_hierarchy, random_table
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms
 from privhealth.anon.criteria import DistinctL, EntropyL, KAnonymity, RecursiveCL, TCloseness

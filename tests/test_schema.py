@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from privhealth.data.schema import Column, Kind, Role, TableSchema
 from privhealth.errors import SchemaError
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+
 from privhealth.data.identifiers import IDENTITY_NAMES, attach_identifiers
 from privhealth.data.mimic import MIMICTABLE_COLUMNS
 from privhealth.data.reference import REF

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _KEY_LIMIT = 1 << 62

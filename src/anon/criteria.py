@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
+
 from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms
 from privhealth.anon.hierarchy import Hierarchy

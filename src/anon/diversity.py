@@ -19,6 +19,7 @@ value per class; none loops over classes or rows. Sources:
 from __future__ import annotations
 
 import numpy as np
+
 from privhealth.anon.classes import Histograms
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.errors import ConfigError, HierarchyError
 
 ROOT = "*"

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.errors import ConfigError
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms, combine, factorize, first_positions
 from privhealth.anon.criteria import (

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import pandas as pd
+
 from privhealth.anon.transforms import RuleSet, Step
 from privhealth.data.schema import Dataset, Kind, TableSchema
 

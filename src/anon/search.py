@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon import loss as lossmod
 from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.errors import ConfigError, HierarchyError
 

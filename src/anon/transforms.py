@@ -20,6 +20,7 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.hierarchy import ROOT, Hierarchy, build_hierarchy
 from privhealth.errors import ConfigError, SchemaError, SecretError
 

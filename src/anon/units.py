@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.classes import check_columns, reduce_to_entities
 from privhealth.anon.criteria import Criterion, KAnonymity, hierarchy_for, order_for
 from privhealth.anon.hierarchy import Hierarchy

@@ -17,6 +17,7 @@ import pandas as pd
 from faker.providers.address.en_US import Provider as _AddressProvider
 from faker.providers.internet.en_US import Provider as _InternetProvider
 from faker.providers.person.en_US import Provider as _PersonProvider
+
 from privhealth.data.schema import Column, Kind, Role
 from privhealth.errors import SchemaError
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from privhealth.data.schema import Dataset, ExtraPolicy, Role, TableSchema
 from privhealth.errors import SchemaError
 

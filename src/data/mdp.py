@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
 from privhealth.data.reference import FEATURES_47
 from privhealth.errors import ConfigError
 

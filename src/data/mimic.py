@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from privhealth.data import identifiers as ids
 from privhealth.data.schema import Column, Dataset, Kind, Role, TableSchema
 from privhealth.errors import SchemaError

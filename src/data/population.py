@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from privhealth.data import identifiers as ids
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, SchemaError

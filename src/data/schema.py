@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
 from privhealth.errors import SchemaError
 
 

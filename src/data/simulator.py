@@ -21,6 +21,9 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
+from scipy.special import ndtr
+
 from privhealth.data import identifiers as ids
 from privhealth.data.mdp import load_mdp, occupancy, rollout
 from privhealth.data.mimic import (
@@ -39,8 +42,6 @@ from privhealth.data.reference import (
 )
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError
-from scipy.signal import lfilter
-from scipy.special import ndtr
 
 attach_identifiers = ids.attach_identifiers  # re-exported: identities for a real MIMICtable
 

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import mlflow
 import yaml
 from matplotlib.figure import Figure
+
 from privhealth.models.figures import plot_history, plot_metrics
 
 if TYPE_CHECKING:

@@ -1,4 +1,6 @@
-"""A content-addressed cache for anonymized releases, safe under parallel jobs and crashes.
+"""Content-addressed caches for anonymized releases and raw-data model results.
+
+Safe under parallel jobs and crashes.
 
 Runs of a sweep that differ only in the model share one anonymization: the release is
 stored under a fingerprint of (input data, anonymization config, seed). Writers take a
@@ -15,13 +17,18 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from filelock import FileLock
+
 from privhealth.anon.release import Release
 from privhealth.data.schema import Dataset, TableSchema
+from privhealth.models.evaluation import TaskResult
+from privhealth.models.features import TaskConfig
 
 FORMAT_VERSION = 1
 
@@ -142,3 +149,85 @@ class ReleaseCache:
         }
         # metadata last: an entry counts only once both files are complete
         atomic_write_text(meta_path, json.dumps(meta, default=str))
+
+
+# ---------------------------------------------------------------------- model results
+def result_to_dict(result: TaskResult) -> dict[str, Any]:
+    """A TaskResult as JSON-able data (metrics, CIs, curves, test probabilities; no model, no rows)."""
+    return {
+        "format": FORMAT_VERSION,
+        "model_name": result.model_name,
+        "metrics": result.metrics,
+        "ci": {k: list(v) for k, v in result.ci.items()},
+        "baseline": result.baseline,
+        "threshold": result.threshold,
+        "val_metrics": result.val_metrics,
+        "history": result.history,
+        "n_parameters": result.n_parameters,
+        "summary": result.summary,
+        "hparams": result.hparams,
+        "y_true": result.y_true.tolist(),
+        "y_prob": result.y_prob.tolist(),
+        "fit_seconds": result.fit_seconds,
+        "predict_seconds": result.predict_seconds,
+        "n_patients": result.n_patients,
+        "feature_names": list(result.feature_names),
+        "task": asdict(result.task),
+        "ci_level": result.ci_level,
+        "n_bootstrap": result.n_bootstrap,
+    }
+
+
+def result_from_dict(d: Mapping[str, Any]) -> TaskResult:
+    task = dict(d["task"])
+    for k in ("exclude", "static_columns", "clip"):
+        if task.get(k) is not None:
+            task[k] = tuple(task[k])
+    return TaskResult(
+        model_name=d["model_name"],
+        metrics=dict(d["metrics"]),
+        ci={k: (float(v[0]), float(v[1])) for k, v in d["ci"].items()},
+        baseline=dict(d["baseline"]),
+        threshold=float(d["threshold"]),
+        val_metrics=dict(d["val_metrics"]),
+        history=list(d["history"]),
+        n_parameters=int(d["n_parameters"]),
+        summary=d["summary"],
+        hparams=dict(d["hparams"]),
+        y_true=np.asarray(d["y_true"], dtype=np.int8),
+        y_prob=np.asarray(d["y_prob"], dtype=np.float64),
+        fit_seconds=float(d["fit_seconds"]),
+        predict_seconds=float(d["predict_seconds"]),
+        n_patients=dict(d["n_patients"]),
+        feature_names=tuple(d["feature_names"]),
+        task=TaskConfig(**task),
+        ci_level=float(d["ci_level"]),
+        n_bootstrap=int(d["n_bootstrap"]),
+    )
+
+
+class ResultCache:
+    """Model results on the raw data, shared by every anonymization of a sweep (JSON, atomic, locked)."""
+
+    def __init__(self, root: str | Path, enabled: bool = True) -> None:
+        self.root = Path(root)
+        self.enabled = enabled
+        self.hits = 0
+
+    def get_or_compute(self, key: str, compute: Callable[[], TaskResult]) -> tuple[TaskResult, bool]:
+        if not self.enabled:
+            return compute(), False
+        path = self.root / key[:2] / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_suffix(".lock")), timeout=3600):
+            if path.is_file():
+                try:
+                    data = json.loads(path.read_text())
+                    if data.get("format") == FORMAT_VERSION:
+                        self.hits += 1
+                        return result_from_dict(data), True
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass  # unreadable entry: recompute and overwrite
+            result = compute()
+            atomic_write_text(path, json.dumps(result_to_dict(result), default=float))
+            return result, False

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
+
 from privhealth.experiments.cache import atomic_write_text
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 

@@ -25,13 +25,19 @@ import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+
 from privhealth.anon.privacy import PrivacyReport, measure
 from privhealth.anon.release import Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
 from privhealth.experiments import artifacts
-from privhealth.experiments.cache import ReleaseCache, config_fingerprint, dataset_fingerprint
+from privhealth.experiments.cache import (
+    ReleaseCache,
+    ResultCache,
+    config_fingerprint,
+    dataset_fingerprint,
+)
 from privhealth.experiments.tracking import (
     ensure_experiment,
     git_commit,
@@ -175,27 +181,31 @@ def privacy_metrics(report: PrivacyReport, release: Release) -> dict[str, float]
     return {k: float(v) for k, v in values.items() if v is not None}
 
 
-def train_models(
-    cfg: DictConfig, dataset: Dataset, release: Release, folds: pd.Series, timer: StageTimer
-) -> list[ModelOutcome]:
-    """Each configured model, trained on the release and (if enabled) on the raw data."""
-    outcomes = []
+def train_one(
+    cfg: DictConfig,
+    name: str,
+    mcfg: Mapping[str, Any],
+    dataset: Dataset,
+    release: Release,
+    folds: pd.Series,
+    results: ResultCache,
+    data_key: str,
+) -> ModelOutcome:
+    """One model on the release and (if enabled) on the raw data; raw results are cached per sweep."""
     ev = cfg.evaluation
     task = OmegaConf.to_container(cfg.task, resolve=True)
-    for name, mcfg in models_of(cfg).items():
-        with timer(f"train_{name}"):
-            anon = train_and_evaluate(
-                build_model(mcfg), release.frame, release.schema, folds, task,
-                seed=int(cfg.seed), n_bootstrap=int(ev.n_bootstrap), ci_level=float(ev.ci_level),
-            )
-            raw = None
-            if ev.get("train_raw", True):
-                raw = train_and_evaluate(
-                    build_model(mcfg), dataset.frame, dataset.schema, folds, task,
-                    seed=int(cfg.seed), n_bootstrap=int(ev.n_bootstrap), ci_level=float(ev.ci_level),
-                )
-        outcomes.append(ModelOutcome(name, anon, raw))
-    return outcomes
+    kwargs = {"seed": int(cfg.seed), "n_bootstrap": int(ev.n_bootstrap), "ci_level": float(ev.ci_level)}
+    anon = train_and_evaluate(build_model(mcfg), release.frame, release.schema, folds, task, **kwargs)
+    raw = None
+    if ev.get("train_raw", True):
+        key = config_fingerprint(
+            CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs
+        )
+        raw, _ = results.get_or_compute(
+            key,
+            lambda: train_and_evaluate(build_model(mcfg), dataset.frame, dataset.schema, folds, task, **kwargs),
+        )
+    return ModelOutcome(name, anon, raw)
 
 
 def models_of(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -211,93 +221,99 @@ def models_of(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------- the job
 def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> PipelineResult:
-    """Run one experiment job and log it to MLflow."""
+    """Run one experiment job, logging as it goes; a stage that raises leaves its run FAILED.
+
+    A job with one model logs one run; a job with several logs an invocation run (params,
+    privacy and risk metrics, release artifacts) with one child run per model. In a
+    sweep, the job's run is a child of the sweep's parent run.
+    """
     timer = StageTimer()
-    root = Path(str(cfg.paths.root)).resolve()
-    exp_id = ensure_experiment(str(cfg.tracking.uri), str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
-    cache = ReleaseCache(Path(str(cfg.paths.cache)) / "releases", enabled=bool(cfg.cache.enabled))
+    uri = str(cfg.tracking.uri)
+    exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
+    cache_root = Path(str(cfg.paths.cache))
+    releases = ReleaseCache(cache_root / "releases", enabled=bool(cfg.cache.enabled))
+    raw_results = ResultCache(cache_root / "raw_results", enabled=bool(cfg.cache.enabled))
+    models = models_of(cfg)
+    single = len(models) == 1
+    full_cfg = redact_config(OmegaConf.to_container(cfg, resolve=True))
+    anon_name = str(cfg.anon.get("name") or str(cfg.anon.get("_target_", "anon")).rsplit(".", 1)[-1])
+    tags = job_tags(cfg, anon_name, sweep)
+    only = next(iter(models)) if single else None
+    job_name = cfg.get("run_name") or (f"{anon_name}-{only}" if single else anon_name)
+    job_tags_ = {**tags, "privhealth.kind": "run" if single else "invocation"}
+    if only:
+        job_tags_["privhealth.model"] = only
 
-    with timer("load"):
-        dataset = load_dataset(cfg)
-    with timer("split"):
-        folds = patient_split(
-            dataset.frame, dataset.schema.entity, dataset.schema.target,
-            fractions=tuple(cfg.split.fractions), seed=int(cfg.seed),
-        )
-    with timer("anonymize"):
-        release, hit, release_key = anonymize(cfg, dataset, cache)
-    with timer("measure"):
-        report = measure_release(cfg, release)
-    metrics = privacy_metrics(report, release)
-    outcomes = train_models(cfg, dataset, release, folds, timer)
+    with start_run(uri, exp_id, run_name=job_name, tags=job_tags_, parent_run_id=(sweep or {}).get("parent_run_id")) as job:
+        log_params_batched(safe_params(full_cfg))
+        with timer("load"):
+            dataset = load_dataset(cfg)
+        data_key = dataset_fingerprint(dataset)
+        mlflow.set_tags({"privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16]})
+        with timer("split"):
+            folds = patient_split(
+                dataset.frame, dataset.schema.entity, dataset.schema.target,
+                fractions=tuple(cfg.split.fractions), seed=int(cfg.seed),
+            )
+        with timer("anonymize"):
+            release, hit, release_key = anonymize(cfg, dataset, releases)
+        mlflow.set_tag("privhealth.release_fingerprint", release_key[:16])
+        with timer("measure"):
+            report = measure_release(cfg, release)
+        metrics = privacy_metrics(report, release)
+        metrics["cache/release_hit"] = float(hit)
+        mlflow.log_metrics(metrics)
+        result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, hit)
+        artifacts.log_release_artifacts(result, full_cfg)
+        result.run_ids.append(job.info.run_id)
 
-    result = PipelineResult(dataset.name, release, report, metrics, outcomes, timer.seconds, hit)
-    with timer("log"):
-        log_to_mlflow(cfg, result, exp_id, dataset, release_key, sweep, root)
+        for name, mcfg in models.items():
+            with timer(f"train_{name}"):
+                outcome = train_one(cfg, name, mcfg, dataset, release, folds, raw_results, data_key)
+            result.models.append(outcome)
+            run_cfg = {**full_cfg, "model": {name: full_cfg["model"][name]}}
+            if single:
+                outcome.run_id = job.info.run_id
+                log_model_run(outcome, metrics, timer.seconds)
+                continue
+            child_tags = {**tags, "privhealth.kind": "run", "privhealth.model": name,
+                          "privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16],
+                          "privhealth.release_fingerprint": release_key[:16]}
+            with start_run(uri, exp_id, run_name=f"{anon_name}-{name}", tags=child_tags, parent_run_id=job.info.run_id) as child:
+                outcome.run_id = child.info.run_id
+                result.run_ids.append(child.info.run_id)
+                log_params_batched(safe_params(run_cfg))
+                artifacts.log_release_artifacts(result, run_cfg)
+                log_model_run(outcome, metrics, timer.seconds)
+        result.metrics["cache/raw_result_hits"] = float(raw_results.hits)
+        mlflow.log_metrics({f"time/{k}_s": v for k, v in timer.seconds.items()})
     return result
 
 
-def base_tags(cfg: DictConfig, dataset: Dataset, release_key: str, sweep: Mapping[str, Any] | None) -> dict[str, str]:
+def job_tags(cfg: DictConfig, anon_name: str, sweep: Mapping[str, Any] | None) -> dict[str, str]:
+    """Tags every run of a job carries: commit, seed, anonymization, sweep id, job/trial number."""
     tags = {
         "privhealth.git_commit": git_commit(),
-        "privhealth.dataset": dataset.name,
-        "privhealth.dataset_fingerprint": dataset_fingerprint(dataset)[:16],
-        "privhealth.release_fingerprint": release_key[:16],
         "privhealth.seed": str(cfg.seed),
-        "privhealth.anon_method": str(cfg.anon.get("name", cfg.anon.get("_target_", "?"))),
+        "privhealth.anon_method": anon_name,
     }
-    if sweep:
-        tags["privhealth.sweep_id"] = str(sweep.get("sweep_id", ""))
-        if "job_num" in sweep:
-            tags["privhealth.job_num"] = str(sweep["job_num"])
-        if "trial" in sweep:
-            tags["privhealth.trial"] = str(sweep["trial"])
+    for key in ("sweep_id", "job_num", "trial", "study"):
+        if sweep and key in sweep:
+            tags[f"privhealth.{key}"] = str(sweep[key])
     return tags
 
 
-def log_to_mlflow(
-    cfg: DictConfig,
-    result: PipelineResult,
-    exp_id: str,
-    dataset: Dataset,
-    release_key: str,
-    sweep: Mapping[str, Any] | None,
-    root: Path,
-) -> None:
-    uri = str(cfg.tracking.uri)
-    tags = base_tags(cfg, dataset, release_key, sweep)
-    parent = (sweep or {}).get("parent_run_id")
-    full_cfg = redact_config(OmegaConf.to_container(cfg, resolve=True))
-    shared_metrics = dict(result.metrics)
-    shared_metrics["cache/release_hit"] = float(result.cache_hit)
-    shared_metrics.update({f"time/{k}_s": v for k, v in result.timings.items()})
-    invocation = None
-    if parent is None and len(result.models) > 1:
-        # several models in one job: their runs are siblings under one invocation run
-        with start_run(uri, exp_id, run_name=cfg.get("run_name") or f"{result.release.method}", tags={**tags, "privhealth.kind": "invocation"}) as inv:
-            invocation = inv.info.run_id
-            log_params_batched(safe_params(full_cfg))
-            mlflow.log_metrics(shared_metrics)
-            artifacts.log_release_artifacts(result, full_cfg)
-        parent = invocation
-    for outcome in result.models:
-        name = cfg.get("run_name") or f"{result.release.method}-{outcome.name}"
-        run_cfg = {**full_cfg, "model": {outcome.name: full_cfg["model"][outcome.name]}}
-        with start_run(uri, exp_id, run_name=name, tags={**tags, "privhealth.kind": "run", "privhealth.model": outcome.name}, parent_run_id=parent) as run:
-            outcome.run_id = run.info.run_id
-            result.run_ids.append(run.info.run_id)
-            log_params_batched(safe_params(run_cfg))
-            metrics = dict(shared_metrics)
-            metrics.update(outcome.anon.flat_metrics("test/"))
-            if outcome.raw is not None:
-                metrics.update(outcome.raw.flat_metrics("raw/"))
-            metrics.update(outcome.retained())
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
-            artifacts.log_history(outcome.anon.history)
-            artifacts.log_release_artifacts(result, run_cfg)
-            artifacts.log_model_artifacts(outcome)
-    if invocation is not None:
-        result.run_ids.insert(0, invocation)
+def log_model_run(outcome: ModelOutcome, shared: Mapping[str, float], timings: Mapping[str, float]) -> None:
+    """Metrics and artifacts of one model into the active run."""
+    metrics = dict(shared)
+    metrics.update(outcome.anon.flat_metrics("test/"))
+    if outcome.raw is not None:
+        metrics.update(outcome.raw.flat_metrics("raw/"))
+    metrics.update(outcome.retained())
+    metrics.update({f"time/{k}_s": v for k, v in timings.items()})
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+    artifacts.log_history(outcome.anon.history)
+    artifacts.log_model_artifacts(outcome)
 
 
 def dump_summary(result: PipelineResult) -> str:

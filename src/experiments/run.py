@@ -8,11 +8,12 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
 from privhealth.errors import PrivHealthError
 from privhealth.experiments.callbacks import current_sweep
 from privhealth.experiments.pipeline import PipelineResult, run_pipeline
-from rich.console import Console
-from rich.table import Table
 
 log = logging.getLogger("privhealth")
 # conf/ lies beside src/ in the checkout (the package is installed editable; see docs/architecture.md)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
+
 from privhealth.errors import ConfigError
 from privhealth.models.features import InputKind, ModelInput, unknown_message
 

@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
+
 from privhealth.data.schema import TableSchema
 from privhealth.errors import ConfigError, SchemaError
 from privhealth.models.base import ClinicalModel
 from privhealth.models.features import FeaturePipeline, InputKind, ModelInput, TaskConfig
 from privhealth.models.split import align_folds
-from sklearn import metrics as skm
 
 METRICS: tuple[str, ...] = (
     "accuracy",

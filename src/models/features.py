@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
 from privhealth.data.schema import Kind, Role, TableSchema
 from privhealth.errors import ConfigError, SchemaError
 

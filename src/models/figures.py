@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
 from privhealth.models.base import ClinicalModel
 from privhealth.models.evaluation import PAPER_METRICS, TaskResult
 from privhealth.models.features import ModelInput

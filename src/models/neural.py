@@ -22,11 +22,12 @@ from typing import Any, Self
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from privhealth.models.base import ClinicalModel, check_choice, check_float, check_int, layer_table
-from privhealth.models.features import ModelInput
 from pytorch_lightning.callbacks import Callback, EarlyStopping, TQDMProgressBar
 from torch import nn
 from torch.nn import functional as F
+
+from privhealth.models.base import ClinicalModel, check_choice, check_float, check_int, layer_table
+from privhealth.models.features import ModelInput
 
 Batch = tuple[torch.Tensor, ...]
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
 from privhealth.errors import ConfigError, SchemaError
 
 FOLDS: tuple[str, str, str] = ("train", "val", "test")

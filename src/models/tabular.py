@@ -6,6 +6,7 @@ from abc import abstractmethod
 from typing import Any, Self
 
 import numpy as np
+
 from privhealth.models.base import ClinicalModel, check_choice, check_float, check_int
 from privhealth.models.features import ModelInput
 
