@@ -23,7 +23,7 @@ def _units(levels, suppressed=(False,) * 4, classes=(0, 1, 2, 3)):
     """Four records a/0, b/2, c/5, d/10 generalized to ``levels`` (g, age)."""
     g_leaf = np.array([[0, 0], [1, 1], [2, 2], [3, 3]])
     tables = [loss.LevelTables.build(TREE, g_leaf[:, 0]), loss.LevelTables.build(AGE, g_leaf[:, 1])]
-    return loss.units_at_levels(tables, levels, g_leaf, np.ones(4), np.array(suppressed), np.array(classes))
+    return loss.units_at_levels(tables, levels, g_leaf.T, np.ones(4), np.array(suppressed), np.array(classes))
 
 
 def test_arx_loss_by_hand():

@@ -102,8 +102,13 @@ def arx_loss_parts(g: GeneralizedUnits) -> np.ndarray:
     out = []
     for leaves, size in zip(g.leaves, g.domain_sizes, strict=True):
         w = np.where(g.suppressed, float(size), leaves.astype(np.float64))
-        out.append(_normalise(float(np.dot(g.counts, w)) / size, n, size))
+        out.append(_normalise(_wsum(g.counts, w) / size, n, size))
     return np.asarray(out)
+
+
+def _wsum(w: np.ndarray, x: np.ndarray) -> float:
+    """sum(w * x) without BLAS (np.dot's first calls pay a thread-pool start-up)."""
+    return float(np.sum(w * x))
 
 
 def _normalise(total: float, n: float, size: int) -> float:
@@ -130,7 +135,7 @@ def gcp(g: GeneralizedUnits) -> float:
     n = g.counts.sum()
     if n == 0 or not g.gcp_share:
         return 0.0
-    per = [np.dot(g.counts, np.where(g.suppressed, 1.0, s)) / n for s in g.gcp_share]
+    per = [_wsum(g.counts, np.where(g.suppressed, 1.0, s)) / n for s in g.gcp_share]
     return float(np.mean(per))
 
 
@@ -163,7 +168,7 @@ def nonuniform_entropy(g: GeneralizedUnits) -> float:
         raise ConfigError("non-uniform entropy needs each unit's own value frequencies")
     for own, cover in zip(g.own_freq, g.cover_freq, strict=True):
         cov = np.where(g.suppressed, n, cover.astype(np.float64))
-        total += float(np.dot(g.counts, np.log2(cov / own)))
+        total += _wsum(g.counts, np.log2(cov / own))
     return total
 
 
@@ -273,13 +278,14 @@ def node_lower_bounds(metric: str, tables: Sequence[LevelTables], levels: np.nda
 def units_at_levels(
     tables: Sequence[LevelTables],
     levels: Sequence[int],
-    leaf_codes: np.ndarray,
+    leaf_codes: Sequence[np.ndarray],
     counts: np.ndarray,
     suppressed: np.ndarray,
     class_ids: np.ndarray,
     own: bool = True,
 ) -> GeneralizedUnits:
-    """Describe a full-domain generalization (one level per QI) of units with given leaf codes.
+    """Describe a full-domain generalization (one level per QI) of units; ``leaf_codes[j]``
+    holds QI j's leaf code of every unit.
 
     ``own=False`` skips the per-value frequencies (non-uniform entropy is then undefined:
     use it when the units are whole classes, whose members have different values).
@@ -289,9 +295,9 @@ def units_at_levels(
         counts=counts,
         suppressed=suppressed,
         class_ids=class_ids,
-        leaves=[tables[j].leaves[levels[j]][leaf_codes[:, j]] for j in cols],
+        leaves=[tables[j].leaves[levels[j]][leaf_codes[j]] for j in cols],
         domain_sizes=[t.hierarchy.size for t in tables],
-        gcp_share=[tables[j].gcp[levels[j]][leaf_codes[:, j]] for j in cols],
-        own_freq=[tables[j].freq[leaf_codes[:, j]] for j in cols] if own else [],
-        cover_freq=[tables[j].cover[levels[j]][leaf_codes[:, j]] for j in cols] if own else [],
+        gcp_share=[tables[j].gcp[levels[j]][leaf_codes[j]] for j in cols],
+        own_freq=[tables[j].freq[leaf_codes[j]] for j in cols] if own else [],
+        cover_freq=[tables[j].cover[levels[j]][leaf_codes[j]] for j in cols] if own else [],
     )
