@@ -30,10 +30,12 @@ Metrics (n = records or entities, suppressed ones included; d = number of QIs):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
+from privhealth.anon.classes import combine
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.errors import ConfigError
 
@@ -301,3 +303,31 @@ def units_at_levels(
         own_freq=[tables[j].freq[leaf_codes[j]] for j in cols] if own else [],
         cover_freq=[tables[j].cover[levels[j]][leaf_codes[j]] for j in cols] if own else [],
     )
+
+
+def full_domain_utility(
+    df: pd.DataFrame,
+    hierarchies: Mapping[str, Hierarchy],
+    levels: Mapping[str, int],
+    suppressed: np.ndarray | None = None,
+    k: int = 1,
+) -> UtilityReport:
+    """Loss of generalizing the *original* ``df`` to one level per QI, rows in ``suppressed`` removed.
+
+    For releases made outside the search (e.g. a fixed generalization level per QI); each
+    row is one unit, so reduce longitudinal data to one row per patient first.
+    """
+    qis = list(hierarchies)
+    missing = [q for q in qis if q not in levels]
+    if missing:
+        raise ConfigError(f"no generalization level given for quasi-identifier '{missing[0]}'")
+    hs = [hierarchies[q] for q in qis]
+    lv = [int(levels[q]) for q in qis]
+    leaf = [h.encode(df[q]) for q, h in zip(qis, hs, strict=True)]
+    supp = np.zeros(len(df), dtype=bool) if suppressed is None else np.asarray(suppressed, dtype=bool)
+    if len(supp) != len(df):
+        raise ConfigError(f"suppressed mask has {len(supp)} entries for {len(df)} rows")
+    groups = [h.codes(x)[c] for h, x, c in zip(hs, lv, leaf, strict=True)]
+    ids, _ = combine(groups, [h.n_groups(x) for h, x in zip(hs, lv, strict=True)])
+    tables = [LevelTables.build(h, c) for h, c in zip(hs, leaf, strict=True)]
+    return utility(units_at_levels(tables, lv, leaf, np.ones(len(df)), supp, ids), k)
