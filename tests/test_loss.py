@@ -12,7 +12,7 @@ from anon_tables import QIS, qi_hierarchies, random_table
 from privhealth.anon import loss
 from privhealth.anon.criteria import KAnonymity
 from privhealth.anon.hierarchy import Hierarchy
-from privhealth.anon.search import Lattice
+from privhealth.anon.search import Lattice, optimal_generalization
 from privhealth.anon.units import prepare_units
 from privhealth.errors import ConfigError
 
@@ -24,7 +24,7 @@ def _units(levels, suppressed=(False,) * 4, classes=(0, 1, 2, 3)):
     """Four records a/0, b/2, c/5, d/10 generalized to ``levels`` (g, age)."""
     g_leaf = np.array([[0, 0], [1, 1], [2, 2], [3, 3]])
     tables = [loss.LevelTables.build(TREE, g_leaf[:, 0]), loss.LevelTables.build(AGE, g_leaf[:, 1])]
-    return loss.units_at_levels(tables, levels, g_leaf, np.ones(4), np.array(suppressed), np.array(classes))
+    return loss.units_at_levels(tables, levels, g_leaf.T, np.ones(4), np.array(suppressed), np.array(classes))
 
 
 def test_arx_loss_by_hand():
@@ -76,3 +76,15 @@ def test_metric_names():
     assert loss.metric_name("loss") == "arx_loss" and loss.metric_name("ncp") == "gcp"
     with pytest.raises(ConfigError, match="unknown loss metric 'height'"):
         loss.metric_name("height")
+
+
+def test_full_domain_utility_matches_the_search_result():
+    df = random_table(9, n=80)
+    hs = qi_hierarchies(df)
+    res = optimal_generalization(df, hs, [KAnonymity(3)], suppression_limit=0.1)
+    supp = df.index.isin(res.suppressed_index)
+    again = loss.full_domain_utility(df, hs, res.levels, supp, k=3)
+    for name, value in res.utility.to_dict().items():
+        assert getattr(again, name) == pytest.approx(value, rel=1e-12), name
+    with pytest.raises(ConfigError, match="no generalization level given for quasi-identifier 'sex'"):
+        loss.full_domain_utility(df, hs, {"age": 1, "zip": 1})

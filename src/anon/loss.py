@@ -30,11 +30,13 @@ Metrics (n = records or entities, suppressed ones included; d = number of QIs):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
+from privhealth.anon.classes import combine
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.errors import ConfigError
 
@@ -103,8 +105,13 @@ def arx_loss_parts(g: GeneralizedUnits) -> np.ndarray:
     out = []
     for leaves, size in zip(g.leaves, g.domain_sizes, strict=True):
         w = np.where(g.suppressed, float(size), leaves.astype(np.float64))
-        out.append(_normalise(float(np.dot(g.counts, w)) / size, n, size))
+        out.append(_normalise(_wsum(g.counts, w) / size, n, size))
     return np.asarray(out)
+
+
+def _wsum(w: np.ndarray, x: np.ndarray) -> float:
+    """sum(w * x) without BLAS (np.dot's first calls pay a thread-pool start-up)."""
+    return float(np.sum(w * x))
 
 
 def _normalise(total: float, n: float, size: int) -> float:
@@ -131,7 +138,7 @@ def gcp(g: GeneralizedUnits) -> float:
     n = g.counts.sum()
     if n == 0 or not g.gcp_share:
         return 0.0
-    per = [np.dot(g.counts, np.where(g.suppressed, 1.0, s)) / n for s in g.gcp_share]
+    per = [_wsum(g.counts, np.where(g.suppressed, 1.0, s)) / n for s in g.gcp_share]
     return float(np.mean(per))
 
 
@@ -164,7 +171,7 @@ def nonuniform_entropy(g: GeneralizedUnits) -> float:
         raise ConfigError("non-uniform entropy needs each unit's own value frequencies")
     for own, cover in zip(g.own_freq, g.cover_freq, strict=True):
         cov = np.where(g.suppressed, n, cover.astype(np.float64))
-        total += float(np.dot(g.counts, np.log2(cov / own)))
+        total += _wsum(g.counts, np.log2(cov / own))
     return total
 
 
@@ -274,13 +281,14 @@ def node_lower_bounds(metric: str, tables: Sequence[LevelTables], levels: np.nda
 def units_at_levels(
     tables: Sequence[LevelTables],
     levels: Sequence[int],
-    leaf_codes: np.ndarray,
+    leaf_codes: Sequence[np.ndarray],
     counts: np.ndarray,
     suppressed: np.ndarray,
     class_ids: np.ndarray,
     own: bool = True,
 ) -> GeneralizedUnits:
-    """Describe a full-domain generalization (one level per QI) of units with given leaf codes.
+    """Describe a full-domain generalization (one level per QI) of units; ``leaf_codes[j]``
+    holds QI j's leaf code of every unit.
 
     ``own=False`` skips the per-value frequencies (non-uniform entropy is then undefined:
     use it when the units are whole classes, whose members have different values).
@@ -290,9 +298,37 @@ def units_at_levels(
         counts=counts,
         suppressed=suppressed,
         class_ids=class_ids,
-        leaves=[tables[j].leaves[levels[j]][leaf_codes[:, j]] for j in cols],
+        leaves=[tables[j].leaves[levels[j]][leaf_codes[j]] for j in cols],
         domain_sizes=[t.hierarchy.size for t in tables],
-        gcp_share=[tables[j].gcp[levels[j]][leaf_codes[:, j]] for j in cols],
-        own_freq=[tables[j].freq[leaf_codes[:, j]] for j in cols] if own else [],
-        cover_freq=[tables[j].cover[levels[j]][leaf_codes[:, j]] for j in cols] if own else [],
+        gcp_share=[tables[j].gcp[levels[j]][leaf_codes[j]] for j in cols],
+        own_freq=[tables[j].freq[leaf_codes[j]] for j in cols] if own else [],
+        cover_freq=[tables[j].cover[levels[j]][leaf_codes[j]] for j in cols] if own else [],
     )
+
+
+def full_domain_utility(
+    df: pd.DataFrame,
+    hierarchies: Mapping[str, Hierarchy],
+    levels: Mapping[str, int],
+    suppressed: np.ndarray | None = None,
+    k: int = 1,
+) -> UtilityReport:
+    """Loss of generalizing the *original* ``df`` to one level per QI, rows in ``suppressed`` removed.
+
+    For releases made outside the search (e.g. a fixed generalization level per QI); each
+    row is one unit, so reduce longitudinal data to one row per patient first.
+    """
+    qis = list(hierarchies)
+    missing = [q for q in qis if q not in levels]
+    if missing:
+        raise ConfigError(f"no generalization level given for quasi-identifier '{missing[0]}'")
+    hs = [hierarchies[q] for q in qis]
+    lv = [int(levels[q]) for q in qis]
+    leaf = [h.encode(df[q]) for q, h in zip(qis, hs, strict=True)]
+    supp = np.zeros(len(df), dtype=bool) if suppressed is None else np.asarray(suppressed, dtype=bool)
+    if len(supp) != len(df):
+        raise ConfigError(f"suppressed mask has {len(supp)} entries for {len(df)} rows")
+    groups = [h.codes(x)[c] for h, x, c in zip(hs, lv, leaf, strict=True)]
+    ids, _ = combine(groups, [h.n_groups(x) for h, x in zip(hs, lv, strict=True)])
+    tables = [LevelTables.build(h, c) for h, c in zip(hs, leaf, strict=True)]
+    return utility(units_at_levels(tables, lv, leaf, np.ones(len(df)), supp, ids), k)

@@ -255,7 +255,6 @@ def mondrian(
 
     budget = int(math.floor(suppression_limit * n + 1e-9))
     unit_class = np.full(n, -1, dtype=np.int64)
-    suppressed = np.zeros(n, dtype=bool)
     levels: list[np.ndarray] = []  # per final class: level of each categorical QI
     n_classes = 0
     rows = np.arange(n)
@@ -314,7 +313,6 @@ def mondrian(
             key[sel] = sp.child[sel] + offset
             drop |= sel & relaxed[pid] & ~sp.child_ok[sp.child]
             offset += sp.n_child
-        suppressed[rows[drop]] = True
         keep &= ~drop
         rows, parent_pid = rows[keep], pid[keep]
         pid, n_new = factorize(key[keep])
@@ -326,7 +324,7 @@ def mondrian(
         cur = cur_next
 
     lv = np.array(levels, dtype=np.int64).reshape(n_classes, len(cat_idx))
-    return _finish(df, units, dims, cat_idx, unit_class, suppressed, lv, bound,
+    return _finish(df, units, dims, cat_idx, unit_class, lv, bound,
                    suppression_limit, rounds, time.perf_counter() - t0)
 
 
@@ -363,8 +361,8 @@ def _fmt(values: np.ndarray) -> np.ndarray:
     return np.array([f"{x:g}" for x in v], dtype=object)
 
 
-def _finish(df, units, dims, cat_idx, unit_class, suppressed, lv, bound, limit, rounds, seconds):
-    """Labels, release and utility from the final classes."""
+def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seconds):
+    """Labels, release and utility from the final classes (units without a class were suppressed)."""
     n = units.n
     n_classes = len(lv)
     kept = unit_class >= 0

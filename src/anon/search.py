@@ -45,7 +45,7 @@ from privhealth.anon.units import Units, check_k, prepare_units, validate_reques
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
-_CACHE = 48
+_CACHE = 64
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class _Node:
     __slots__ = ("bottom_map", "hists", "parent_key", "parent_map", "rep", "sizes")
 
     def __init__(self, rep, sizes, bottom_map, parent_key=None, parent_map=None, hists=None):
-        self.rep = rep  # leaf codes of one member per class (classes x QIs)
+        self.rep = rep  # leaf codes of one member per class (QIs x classes, rows contiguous)
         self.sizes = sizes  # units per class
         self.bottom_map = bottom_map  # class of each bottom class (distinct leaf combination)
         self.parent_key = parent_key  # levels of the node it was rolled up from (no reference kept)
@@ -168,7 +168,7 @@ class Lattice:
         hists = {
             a: Histograms.build(ids, c0, enc.codes, enc.m) for a, enc in units.sensitive.items()
         }
-        self.bottom = _Node(self.leaf[first], counts, np.arange(c0), hists=hists)
+        self.bottom = _Node(np.ascontiguousarray(self.leaf[first].T), counts, np.arange(c0), hists=hists)
         self.tables = [lossmod.LevelTables.build(h, self.leaf[:, j]) for j, h in enumerate(self.hier)]
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
@@ -191,12 +191,12 @@ class Lattice:
         below = np.flatnonzero(np.all(np.asarray(keys) <= lv, axis=1))
         parent_key = min((keys[b] for b in below), key=lambda k: len(self.cache[k].sizes))
         parent = self.cache[parent_key]
-        codes = [self.level_codes[j][levels[j]][parent.rep[:, j]] for j in range(len(lv))]
+        codes = [self.level_codes[j][levels[j]][parent.rep[j]] for j in range(len(lv))]
         cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
         new, nc = combine(codes, cards)
         first = first_positions(new, nc)
         nd = _Node(
-            parent.rep[first],
+            parent.rep[:, first],
             np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
             new[parent.bottom_map],
             parent_key,
@@ -323,9 +323,6 @@ def optimal_generalization(
     best_node: tuple[int, ...] | None = None
     prio = known_lb
 
-    def index(levels: np.ndarray) -> int:
-        return int(levels @ lat.strides)
-
     def check(i: int) -> None:
         nonlocal best, best_node
         levels = tuple(int(x) for x in lv[i])
@@ -351,13 +348,14 @@ def optimal_generalization(
     def probe(i: int) -> None:
         """Binary search for the lowest node passing the monotone criteria on a path up from i."""
         path = [i]
-        cur = lv[i].copy()
-        while np.any(cur < lat.top):
-            cand = [cur + np.eye(len(cur), dtype=cur.dtype)[j] for j in np.flatnonzero(cur < lat.top)]
-            idx = [index(c) for c in cand]
-            j = min(range(len(idx)), key=lambda t: (prio[idx[t]], idx[t]))
-            cur = cand[j]
-            path.append(idx[j])
+        cur = i
+        while True:
+            up = np.flatnonzero(lv[cur] < lat.top)
+            if len(up) == 0:
+                break
+            cand = cur + lat.strides[up]
+            cur = int(cand[np.lexsort((cand, prio[cand]))[0]])  # cheapest bound, then index
+            path.append(cur)
         lo, hi = 0, len(path) - 1
         while lo < hi:
             mid = (lo + hi) // 2

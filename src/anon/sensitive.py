@@ -91,12 +91,11 @@ def encode_sensitive(
         ref_codes = codes if reference is None else ref.cat.codes.to_numpy().astype(np.int64)
         ordered = True
     else:
-        numeric = pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref)
-        domain = np.sort(ref.unique()) if numeric else np.asarray(pd.unique(ref), dtype=object)
-        if not numeric:
-            domain = domain[np.argsort(domain.astype(str), kind="stable")]
-        codes = _lookup(values, domain, name, "the reference table")
-        ref_codes = codes if reference is None else _lookup(ref, domain, name, "the reference table")
-        ordered = numeric
+        ordered = pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref)
+        ref_codes, uniques = pd.factorize(ref, sort=True)  # numeric or lexicographic order
+        domain = np.asarray(uniques) if ordered else np.asarray(uniques, dtype=object)
+        codes = ref_codes if reference is None else _lookup(values, domain, name, "the reference table")
+        ref_codes = ref_codes.astype(np.int64)
+        codes = codes.astype(np.int64)
     q = np.bincount(ref_codes, minlength=len(domain)) / max(len(ref_codes), 1)
     return SensitiveAttribute(name, codes, domain, q, ordered, hierarchy)
