@@ -9,13 +9,16 @@ never writes the source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
-from privhealth.anon.transforms import RuleSet, Step
+from privhealth.anon.hierarchy import Hierarchy
+from privhealth.anon.loss import full_domain_utility
+from privhealth.anon.transforms import Generalizer, RuleSet, Step
 from privhealth.data.schema import Dataset, Kind, TableSchema
 
 
@@ -41,7 +44,7 @@ class Release:
         """Fraction of entities (patients) removed from the release by record suppression."""
         if self.n_entities_in == 0:
             return 0.0
-        return 1.0 - self.n_entities_out / self.n_entities_in
+        return (self.n_entities_in - self.n_entities_out) / self.n_entities_in
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,16 +98,73 @@ def make_release(
     )
 
 
-class RuleBasedAnonymizer:
-    """Applies a fixed chain of steps (the paper's approach): no privacy model is enforced."""
+def entity_rows(frame: pd.DataFrame, entity: str | None, columns: Sequence[str]) -> pd.DataFrame:
+    """One row per entity (its first), for per-patient measures on longitudinal tables."""
+    cols = list(dict.fromkeys(columns))
+    if entity is None:
+        return frame[cols]
+    return frame.drop_duplicates(subset=[entity])[[entity, *[c for c in cols if c != entity]]]
 
-    def __init__(self, steps: Sequence[Step], name: str = "rules") -> None:
-        self.rules = RuleSet(steps)
+
+def rule_based_utility(
+    dataset: Dataset,
+    release: Release,
+    hierarchies: Mapping[str, Hierarchy],
+    levels: Mapping[str, int],
+    quasi: Sequence[str],
+    k: int = 1,
+) -> dict[str, Any]:
+    """Information loss of a fixed generalization (the paper's rule set), per patient."""
+    entity = dataset.schema.entity
+    hs = {q: hierarchies.get(q) or Hierarchy.flat(q, dataset.frame[q]) for q in quasi}
+    lv = {q: int(levels.get(q, 0)) for q in quasi}
+    units = entity_rows(dataset.frame, entity, quasi)
+    if entity is not None:
+        kept = np.isin(units[entity].to_numpy(), dataset.frame.loc[release.frame.index, entity].unique())
+    else:
+        kept = np.isin(units.index.to_numpy(), release.frame.index.to_numpy())
+    return full_domain_utility(units, hs, lv, suppressed=~kept, k=k).to_dict()
+
+
+class RuleBasedAnonymizer:
+    """Applies a fixed chain of steps (the paper's approach): no privacy model is enforced.
+
+    ``identifiers`` (pseudonymize, mask, drop) run first, then ``steps``.
+
+    ``k``, ``l`` and ``t`` are *targets* the release is judged against in reports (the
+    paper's Fig. 6 asks "k-anonymity satisfied?"); unlike ``EnforcedAnonymizer`` nothing
+    makes the release meet them.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        name: str = "rules",
+        identifiers: RuleSet | Sequence[Step] | None = None,
+        k: int | None = None,
+        l: float | None = None,  # noqa: E741 - the privacy model's name
+        t: float | None = None,
+    ) -> None:
+        ident = identifiers.steps if isinstance(identifiers, RuleSet) else list(identifiers or [])
+        self.rules = RuleSet([*ident, *steps])
         self.name = name
+        self.targets = {"k": k, "l": l, "t": t}
 
     def anonymize(self, dataset: Dataset) -> Release:
         out = self.rules.fit_transform(dataset.frame)
-        return make_release(dataset, out, self.name, self.rules.describe()["steps"])
+        release = make_release(dataset, out, self.name, self.rules.describe()["steps"], targets=self.targets)
+        quasi = [q for q in dataset.schema.quasi if q in out.columns]
+        if quasi:
+            hierarchies: dict[str, Hierarchy] = {}
+            levels: dict[str, int] = {}
+            for step in self.rules.steps:
+                if isinstance(step, Generalizer):
+                    hierarchies.update(step.hierarchies)
+                    levels.update(step.levels)
+            release.details["utility"] = rule_based_utility(
+                dataset, release, hierarchies, levels, quasi, k=int(self.targets["k"] or 1)
+            )
+        return release
 
 
 class NoAnonymization:

@@ -178,7 +178,20 @@ def privacy_metrics(report: PrivacyReport, release: Release) -> dict[str, float]
         "privacy/n_entities": report.n_entities,
         "privacy/suppressed_fraction": release.suppressed_fraction,
     }
+    util = release.details.get("utility") or {}
+    for name, key in UTILITY_METRICS.items():
+        if util.get(key) is not None:
+            values[name] = util[key]
     return {k: float(v) for k, v in values.items() if v is not None}
+
+
+UTILITY_METRICS = {
+    "utility/ncp": "gcp",
+    "utility/discernibility": "discernibility",
+    "utility/aecs": "c_avg",
+    "utility/arx_loss": "arx_loss",
+    "utility/nonuniform_entropy": "nonuniform_entropy",
+}
 
 
 def train_one(
