@@ -1,0 +1,413 @@
+"""The privacy-utility trade-off search (Eq. 9-10) with current Optuna: `privhealth-tradeoff`.
+
+Each trial composes the experiment config through Hydra's Compose API (the command
+line's overrides plus the trial's sampled ones), runs the pipeline, and scores the
+release by two numbers in [0, 1]:
+
+* **R, privacy risk** — the worst of the measured risks named in
+  ``objective.risk_metrics`` (by default the Eq. 15 PII leakage, the linkage attack's
+  re-identification rate and the average prosecutor risk);
+* **U, utility** — how much of the raw data's skill the release keeps, on the
+  *validation* split (the test split stays untouched for reporting):
+  ``(m_anon − m_chance) / (m_raw − m_chance)`` clipped to [0, 1], with m the model's
+  ``objective.utility_metric`` (AUROC, chance 0.5; or F1, chance 0).
+
+Modes: ``lambda`` minimises Eq. 10, λR − (1−λ)U; ``constrained`` minimises R subject to
+U ≥ τ (Eq. 9, via Optuna's constraint handling); ``multi`` searches both objectives and
+yields the Pareto front, from which the best configuration for each λ of
+``study.lambdas`` is read. Why an entry point and not a Hydra sweeper plugin: see
+docs/sweeps.md.
+
+The study lives in an Optuna storage (SQLite by default, an RDB URL or a
+``journal:///path`` file for several hosts). Rerunning the same command resumes it;
+several workers (``study.workers=N`` here, or the same command on other hosts) share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import optuna
+import pandas as pd
+from filelock import FileLock
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from privhealth.errors import ConfigError, PrivHealthError
+from privhealth.experiments.pipeline import PipelineResult, run_pipeline
+from privhealth.experiments.tracking import ensure_experiment, git_commit
+
+log = logging.getLogger("privhealth.tradeoff")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+MODES = ("lambda", "constrained", "multi")
+CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "f1": 0.0, "auprc": 0.0, "accuracy": 0.0}
+STUDY_KEYS = ("study", "objective", "search")
+
+
+# ---------------------------------------------------------------------- R and U
+def utility_score(anon: float, raw: float, chance: float) -> float:
+    """U: the fraction of the raw model's skill above chance that the release keeps, in [0, 1]."""
+    if not (math.isfinite(anon) and math.isfinite(raw)):
+        return float("nan")
+    if raw <= chance:
+        return 1.0  # the raw data has no skill to lose
+    return min(1.0, max(0.0, (anon - chance) / (raw - chance)))
+
+
+def risk_score(metrics: Mapping[str, float], keys: Sequence[str]) -> float:
+    """R: the worst (largest) of the named risk metrics, each a fraction in [0, 1]."""
+    missing = [k for k in keys if k not in metrics]
+    if missing:
+        raise ConfigError(
+            f"objective.risk_metrics {missing} were not measured by the pipeline "
+            f"(available: {sorted(k for k in metrics if k.startswith(('risk/', 'privacy/')))})"
+        )
+    return max(min(1.0, max(0.0, float(metrics[k]))) for k in keys)
+
+
+@dataclass
+class Scored:
+    risk: float
+    utility: float
+    metrics: dict[str, float]
+
+
+def score(result: PipelineResult, objective: DictConfig) -> Scored:
+    """R and U of one pipeline result (the first model decides U)."""
+    m = result.models[0]
+    if m.raw is None:
+        raise ConfigError("the trade-off needs evaluation.train_raw=true (U compares with the raw data)")
+    name = str(objective.utility_metric)
+    if name not in m.anon.val_metrics:
+        raise ConfigError(f"objective.utility_metric '{name}' is not a model metric ({sorted(m.anon.val_metrics)})")
+    chance = float(objective.get("chance", CHANCE.get(name, 0.0)))
+    u = utility_score(m.anon.val_metrics[name], m.raw.val_metrics[name], chance)
+    r = risk_score(result.metrics, list(objective.risk_metrics))
+    return Scored(r, u, dict(result.metrics))
+
+
+# ---------------------------------------------------------------------- search space
+def suggest_overrides(trial: optuna.Trial, space: Mapping[str, Any]) -> list[str]:
+    """Hydra override strings for one trial, sampled from the YAML search space."""
+    out = []
+    for key, spec in space.items():
+        kind = spec.get("type", "categorical")
+        if kind == "categorical":
+            choices = list(spec["choices"])
+            value = trial.suggest_categorical(key, [_plain(c) for c in choices])
+        elif kind == "int":
+            value = trial.suggest_int(key, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False)),
+                                      step=int(spec.get("step", 1)))
+        elif kind == "float":
+            value = trial.suggest_float(key, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False)))
+        else:
+            raise ConfigError(f"search space '{key}': unknown type '{kind}' (categorical, int or float)")
+        text = "null" if value is None else str(value)
+        out.append(f"{spec.get('prefix', '')}{key}={text}")
+    return out
+
+
+def _plain(v: Any) -> Any:
+    return v if v is None or isinstance(v, bool | int | float | str) else str(v)
+
+
+# ---------------------------------------------------------------------- storage
+def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
+    """SQLite/RDB storage (with heartbeats, so a dead worker's trial is retried) or a journal file."""
+    url = str(study.storage)
+    if url.startswith("journal:///"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url[len("journal:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    hb = study.get("heartbeat_interval")
+    return optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=int(hb) if hb else None,
+        grace_period=int(study.get("grace_period") or 0) or None if hb else None,
+        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2) if hb else None,
+    )
+
+
+class Gate:
+    """Serialises 'count the trials, then start one' across workers sharing a file-based storage.
+
+    Servers (PostgreSQL, MySQL) get no gate: there the study may overshoot ``n_trials`` by
+    at most the number of workers minus one (see docs/sweeps.md).
+    """
+
+    def __init__(self, study: DictConfig) -> None:
+        url = str(study.storage)
+        self.lock: FileLock | None = None
+        for prefix in ("sqlite:///", "journal:///"):
+            if url.startswith(prefix):
+                self.lock = FileLock(url[len(prefix):] + ".lock", timeout=3600)
+        self.held = False
+
+    def acquire(self) -> None:
+        if self.lock is not None and not self.held:
+            self.lock.acquire()
+            self.held = True
+
+    def release(self) -> None:
+        if self.lock is not None and self.held:
+            self.lock.release()
+            self.held = False
+
+
+def make_sampler(study: DictConfig, mode: str) -> optuna.samplers.BaseSampler:
+    name = str(study.sampler)
+    seed = None if study.get("seed") is None else int(study.seed)
+    constraints = (lambda t: t.user_attrs.get("constraint", [1.0])) if mode == "constrained" else None
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=int(study.get("startup_trials", 5)))
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ConfigError(f"study.sampler: unknown sampler '{name}' (tpe, nsga2 or random)")
+
+
+def open_study(cfg: DictConfig) -> optuna.Study:
+    s = cfg.study
+    mode = str(s.mode)
+    if mode not in MODES:
+        raise ConfigError(f"study.mode must be one of {', '.join(MODES)}, got '{mode}'")
+    directions = ["minimize", "maximize"] if mode == "multi" else ["minimize"]
+    study = optuna.create_study(
+        study_name=str(s.name),
+        storage=make_storage(s, Path(str(cfg.paths.root))),
+        sampler=make_sampler(s, mode),
+        directions=directions,
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get("mode")
+    if stored and stored != mode:
+        raise ConfigError(f"study '{s.name}' was created in mode '{stored}', not '{mode}'; use another study.name")
+    return study
+
+
+# ---------------------------------------------------------------------- workers
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_local_trials(study: optuna.Study) -> int:
+    """RUNNING trials whose worker on this host has died: failed and re-enqueued (resume after a kill)."""
+    host = socket.gethostname()
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(t.user_attrs.get("owner", ""))
+        h, _, pid = owner.rpartition(":")
+        if h == host and pid.isdigit() and not _alive(int(pid)):
+            study._storage.set_trial_user_attr(t._trial_id, "stale", True)
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            n += 1
+    return n
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count towards ``n_trials``: all but those failed as stale and retried."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials} | {t.user_attrs.get("retry_of") for t in trials}
+    return sum(
+        1 for t in trials
+        if not (t.state == TrialState.FAIL and (t.user_attrs.get("stale") or t.number in retried))
+    )
+
+
+def parent_run(cfg: DictConfig, study: optuna.Study) -> str:
+    """The study's MLflow parent run (created once, remembered in the study)."""
+    rid = study.user_attrs.get("mlflow_parent_run_id")
+    if rid:
+        return str(rid)
+    uri = str(cfg.tracking.uri)
+    exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
+    run = MlflowClient(uri).create_run(
+        exp_id,
+        run_name=f"study-{cfg.study.name}",
+        tags={
+            "privhealth.kind": "study",
+            "privhealth.study": str(cfg.study.name),
+            "privhealth.sweep_id": str(cfg.study.name),
+            "privhealth.mode": str(cfg.study.mode),
+            "privhealth.git_commit": git_commit(),
+        },
+    )
+    study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
+    study.set_user_attr("mode", str(cfg.study.mode))
+    return run.info.run_id
+
+
+def compose_trial(base: Sequence[str], trial_overrides: Sequence[str]) -> DictConfig:
+    """The experiment config of one trial: the command line's overrides, then the trial's."""
+    return compose("tradeoff", overrides=[*base, *trial_overrides])
+
+
+def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
+    """One worker: runs trials until the study holds ``study.n_trials``; returns how many it ran."""
+    study = open_study(cfg)
+    gate = Gate(cfg.study)
+    mode = str(cfg.study.mode)
+    ran = 0
+    gate.acquire()
+    try:
+        parent = parent_run(cfg, study)
+    finally:
+        gate.release()
+    space = OmegaConf.to_container(cfg.search, resolve=True) or {}
+    if not space:
+        raise ConfigError("the search space is empty (choose one with search=…)")
+
+    def objective(trial: optuna.Trial) -> float | tuple[float, float]:
+        gate.release()  # the trial is RUNNING now: other workers may start theirs
+        trial.set_user_attr("owner", _owner())
+        overrides = suggest_overrides(trial, space)
+        trial.set_user_attr("overrides", overrides)
+        tcfg = compose_trial(base_overrides, overrides)
+        sweep = {"parent_run_id": parent, "trial": trial.number, "study": str(cfg.study.name),
+                 "sweep_id": str(cfg.study.name)}
+        result = run_pipeline(tcfg, sweep=sweep)
+        s = score(result, cfg.objective)
+        trial.set_user_attr("R", s.risk)
+        trial.set_user_attr("U", s.utility)
+        trial.set_user_attr("run_id", result.run_ids[0])
+        for k in ("privacy/k", "privacy/suppressed_fraction", "utility/arx_loss"):
+            if k in s.metrics:
+                trial.set_user_attr(k, s.metrics[k])
+        if math.isnan(s.utility):
+            raise ConfigError("utility is undefined for this trial (non-finite model metric)")
+        if mode == "multi":
+            return s.risk, s.utility
+        if mode == "constrained":
+            trial.set_user_attr("constraint", [float(cfg.study.tau) - s.utility])
+            return s.risk
+        lam = float(cfg.study.lam)
+        return lam * s.risk - (1 - lam) * s.utility
+
+    while True:
+        gate.acquire()
+        try:
+            fail_dead_local_trials(study)
+            if counted_trials(study) >= int(cfg.study.n_trials):
+                break
+            study.optimize(objective, n_trials=1, catch=(PrivHealthError,), gc_after_trial=True)
+            ran += 1
+        finally:
+            gate.release()
+    return ran
+
+
+# ---------------------------------------------------------------------- results
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """Completed trials with their parameters, R, U and MLflow run."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if "R" not in t.user_attrs:
+            continue
+        rows.append({"trial": t.number, "R": t.user_attrs["R"], "U": t.user_attrs["U"],
+                     "run_id": t.user_attrs.get("run_id"), **{f"param:{k}": v for k, v in t.params.items()},
+                     **{k: v for k, v in t.user_attrs.items() if "/" in k}})
+    return pd.DataFrame(rows)
+
+
+def pareto_front(df: pd.DataFrame) -> pd.DataFrame:
+    """Non-dominated trials for (minimise R, maximise U)."""
+    if df.empty:
+        return df
+    r, u = df["R"].to_numpy(), df["U"].to_numpy()
+    dominated = ((r[None, :] <= r[:, None]) & (u[None, :] >= u[:, None]) &
+                 ((r[None, :] < r[:, None]) | (u[None, :] > u[:, None]))).any(axis=1)
+    return df.loc[~dominated].sort_values(["R", "U"]).reset_index(drop=True)
+
+
+def lambda_table(front: pd.DataFrame, lambdas: Sequence[float]) -> pd.DataFrame:
+    """For each λ, the trial minimising λR − (1−λ)U (it always lies on the Pareto front)."""
+    rows = []
+    for lam in lambdas:
+        if front.empty:
+            break
+        obj = lam * front["R"] - (1 - lam) * front["U"]
+        best = front.loc[obj.idxmin()]
+        rows.append({"lambda": float(lam), "objective": float(obj.min()), **best.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def report(cfg: DictConfig, study: optuna.Study) -> dict[str, pd.DataFrame]:
+    """Write the trade-off tables and frontier under reports/tradeoff/<study>/ and into MLflow."""
+    from privhealth.experiments.tradeoff_report import write_report
+
+    df = trials_frame(study)
+    front = pareto_front(df)
+    lam = lambda_table(front, [float(x) for x in cfg.study.lambdas])
+    constrained = None
+    if str(cfg.study.mode) == "constrained" and not df.empty:
+        feasible = df[df["U"] >= float(cfg.study.tau)]
+        constrained = feasible.sort_values(["R", "U"], ascending=[True, False]).head(1)
+    out = Path(str(cfg.paths.reports)) / "tradeoff" / str(cfg.study.name)
+    write_report(cfg, df, front, lam, constrained, out, study.user_attrs.get("mlflow_parent_run_id"))
+    return {"trials": df, "front": front, "lambda": lam}
+
+
+# ---------------------------------------------------------------------- entry point
+def cli_overrides() -> list[str]:
+    """The command line's overrides meant for each trial's experiment config."""
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith(STUDY_KEYS)]
+
+
+def spawn_workers(n: int) -> list[subprocess.Popen]:
+    """n extra worker processes running this same command (they share the study)."""
+    args = [a for a in sys.argv[1:] if not a.startswith(("study.workers=", "study.report="))]
+    cmd = [sys.executable, "-m", "privhealth.experiments.tradeoff", *args, "study.workers=1", "study.report=false"]
+    return [subprocess.Popen(cmd) for _ in range(n)]
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="tradeoff")
+def main(cfg: DictConfig) -> None:
+    """Run (or resume) the study, then print and write its Pareto front and λ table."""
+    workers = spawn_workers(int(cfg.study.workers) - 1) if int(cfg.study.workers) > 1 else []
+    try:
+        ran = work(cfg, cli_overrides())
+    except PrivHealthError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    codes = [w.wait() for w in workers]
+    log.info("this worker ran %d trial(s); %d helper worker(s) exited with %s", ran, len(workers), codes)
+    if cfg.study.get("report", True):
+        tables = report(cfg, open_study(cfg))
+        from privhealth.experiments.tradeoff_report import print_tables
+
+        print_tables(cfg, tables)
+
+
+if __name__ == "__main__":
+    main()
