@@ -31,6 +31,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from privhealth.experiments.pipeline import PipelineResult, run_pipeline
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 
 log = logging.getLogger("privhealth.tradeoff")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 MODES = ("lambda", "constrained", "multi")
 CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "f1": 0.0, "auprc": 0.0, "accuracy": 0.0}
@@ -141,7 +143,7 @@ def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
         url,
         heartbeat_interval=int(hb) if hb else None,
         grace_period=int(study.get("grace_period") or 0) or None if hb else None,
-        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2) if hb else None,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2) if hb else None,
     )
 
 

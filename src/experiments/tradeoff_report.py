@@ -90,6 +90,10 @@ def write_report(
     return files
 
 
+def _fmt(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def print_tables(cfg: DictConfig, tables: dict[str, pd.DataFrame]) -> None:
     console = Console(width=max(120, Console().width))
     lam = tables["lambda"]
@@ -97,7 +101,7 @@ def print_tables(cfg: DictConfig, tables: dict[str, pd.DataFrame]) -> None:
     for c in ("λ", "trial", "R", "U", "configuration"):
         t.add_column(c, justify="right" if c != "configuration" else "left")
     for _, row in lam.iterrows():
-        conf = " ".join(f"{c[6:]}={row[c]}" for c in _params(lam) if pd.notna(row[c]))
+        conf = " ".join(f"{c[6:]}={_fmt(row[c])}" for c in _params(lam) if pd.notna(row[c]))
         t.add_row(f"{row['lambda']:.1f}", str(int(row["trial"])), f"{row['R']:.3f}", f"{row['U']:.3f}", conf)
     console.print(t)
     console.print(f"{len(tables['trials'])} completed trials; Pareto front of {len(tables['front'])}. "
