@@ -27,7 +27,7 @@ def frontier_figure(trials: pd.DataFrame, front: pd.DataFrame, lam: pd.DataFrame
         ax.step(f["R"], f["U"], where="post", color="C0", label="Pareto front")
         ax.scatter(f["R"], f["U"], color="C0", zorder=3)
     if not lam.empty:
-        for trial, grp in lam.groupby("trial", sort=False):
+        for _trial, grp in lam.groupby("trial", sort=False):
             row = grp.iloc[0]
             lams = ", ".join(f"{x:g}" for x in grp["lambda"])
             ax.scatter([row["R"]], [row["U"]], marker="*", s=160, color="C3", zorder=4)

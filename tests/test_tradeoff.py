@@ -1,0 +1,137 @@
+"""The trade-off search (Eq. 9-10): R and U, the Pareto front and λ table, resumption, shared workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline_helpers import write_key
+from privhealth.experiments.tradeoff import lambda_table, pareto_front, risk_score, utility_score
+from privhealth.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "model=logreg", "study.startup_trials=3",
+        "study.heartbeat_interval=1", "study.grace_period=3"]
+
+
+def tradeoff(root: Path, args: list[str], wait: bool = True, timeout: int = 600):
+    env = {**os.environ, "PRIVHEALTH_HOME": str(root), "PYTHONUNBUFFERED": "1"}
+    env.pop("PRIVHEALTH_PSEUDONYM_KEY", None)
+    cmd = [sys.executable, "-m", "privhealth.experiments.tradeoff", *TINY, *args]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def load(root: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{root}/optuna.db")
+
+
+def test_utility_and_risk_definitions():
+    assert utility_score(0.75, 0.80, 0.5) == pytest.approx(0.25 / 0.30)
+    assert utility_score(0.45, 0.80, 0.5) == 0.0  # worse than chance: nothing kept
+    assert utility_score(0.85, 0.80, 0.5) == 1.0  # clipped
+    assert utility_score(0.6, 0.5, 0.5) == 1.0  # raw has no skill to lose
+    assert risk_score({"a": 0.1, "b": 0.4}, ["a", "b"]) == 0.4
+    with pytest.raises(ConfigError, match="were not measured"):
+        risk_score({"a": 0.1}, ["a", "risk/x"])
+
+
+def test_front_and_lambda_table_by_hand():
+    df = pd.DataFrame({"trial": [0, 1, 2, 3], "R": [0.1, 0.5, 0.3, 0.6], "U": [0.2, 0.9, 0.5, 0.8]})
+    front = pareto_front(df)
+    assert front["trial"].tolist() == [0, 2, 1]  # trial 3 is dominated by trial 1
+    lam = lambda_table(front, [0.0, 0.5, 1.0])
+    # trial 2 is on the front but not on its convex hull: no λ of Eq. 10 ever picks it
+    assert lam["trial"].tolist() == [1, 1, 0]
+    # each λ's pick minimises λR − (1−λ)U over *all* trials, not only the front
+    for _, row in lam.iterrows():
+        obj = row["lambda"] * df["R"] - (1 - row["lambda"]) * df["U"]
+        assert row["objective"] == pytest.approx(obj.min())
+
+
+@pytest.fixture(scope="module")
+def study10(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study10")
+    write_key(root)
+    proc = tradeoff(root, ["study.name=s10", "study.n_trials=10"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root, proc
+
+
+def test_ten_trial_study_yields_front_and_lambda_table(study10):
+    root, proc = study10
+    study = load(root, "s10")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) + sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials) == 10
+    assert len(done) >= 8
+    for t in done:
+        assert 0 <= t.user_attrs["R"] <= 1 and 0 <= t.user_attrs["U"] <= 1
+    out = root / "reports" / "tradeoff" / "s10"
+    front = pd.read_csv(out / "pareto_front.csv")
+    lam = pd.read_csv(out / "lambda_table.csv")
+    assert len(front) >= 1 and len(lam) == 11
+    assert set(lam["trial"]) <= set(front["trial"])
+    assert (out / "frontier.png").stat().st_size > 1000
+    assert "best configuration per λ" in proc.stdout
+    # one MLflow run per trial, nested under the study's run, tagged with its trial number
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    exp = client.get_experiment_by_name("privhealth")
+    parent = client.search_runs([exp.experiment_id], "tags.`privhealth.kind` = 'study'")
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    kids = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")
+    assert sorted(int(r.data.tags["privhealth.trial"]) for r in kids) == list(range(10))
+
+
+def test_interrupted_study_resumes(tmp_path):
+    write_key(tmp_path)
+    args = ["study.name=resume", "study.n_trials=4"]
+    proc = tradeoff(tmp_path, args, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if (tmp_path / "optuna.db").exists():
+            try:
+                s = load(tmp_path, "resume")
+            except KeyError:
+                continue
+            states = [t.state for t in s.trials]
+            if optuna.trial.TrialState.COMPLETE in states and optuna.trial.TrialState.RUNNING in states:
+                break
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-trial
+    proc.wait()
+    s = load(tmp_path, "resume")
+    assert any(t.state == optuna.trial.TrialState.RUNNING for t in s.trials)
+    again = tradeoff(tmp_path, args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    s = load(tmp_path, "resume")
+    states = [t.state for t in s.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 4
+    assert optuna.trial.TrialState.RUNNING not in states
+    stale = [t for t in s.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(stale) == 1 and stale[0].user_attrs.get("stale")
+
+
+def test_two_workers_share_one_study(tmp_path):
+    write_key(tmp_path)
+    proc = tradeoff(tmp_path, ["study.name=shared", "study.n_trials=4", "study.workers=2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = load(tmp_path, "shared")
+    done = [t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(s.trials) == 4 and len(done) == 4
+    owners = {t.user_attrs["owner"] for t in done}
+    assert len(owners) == 2  # both workers ran trials
+    runs = {t.user_attrs["run_id"] for t in done}
+    assert len(runs) == 4  # no trial run twice
+    assert np.all(np.diff(sorted(t.number for t in done)) == 1)
