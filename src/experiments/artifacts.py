@@ -66,7 +66,8 @@ def log_release_artifacts(result: PipelineResult, cfg: Mapping[str, Any]) -> Non
     mlflow.log_dict(result.release.describe(), "release.json")
     report = result.privacy.to_dict()
     mlflow.log_dict(report, "privacy/report.json")
-    if result.privacy.classes is not None:
+    if result.privacy.classes is not None and result.release.steps:
+        # per-class quasi-identifier labels are release content; a raw "release" (anon=none) is never written
         mlflow.log_text(result.privacy.classes.to_csv(index=False), "privacy/classes.csv")
     mlflow.log_figure(class_size_figure(result.privacy.class_sizes), "privacy/class_sizes.png")
 

@@ -137,15 +137,22 @@ def key_fingerprint(cfg: DictConfig) -> str:
     return hashlib.sha256(b"privhealth-cache-v1\x00" + key).hexdigest()[:16]
 
 
-def anonymize(cfg: DictConfig, dataset: Dataset, cache: ReleaseCache) -> tuple[Release, bool, str]:
+def make_anonymizer(cfg: DictConfig) -> Any:
+    """Instantiate the configured anonymizer (validates its settings before anything is written)."""
+    anonymizer = instantiate(cfg.anon, _convert_="all")
+    if not hasattr(anonymizer, "anonymize"):
+        raise ConfigError(f"anon config '{cfg.anon.get('_target_')}' is not an anonymizer")
+    return anonymizer
+
+
+def anonymize(
+    cfg: DictConfig, dataset: Dataset, cache: ReleaseCache, anonymizer: Any
+) -> tuple[Release, bool, str]:
     """The release for this job: from the cache, or computed and cached."""
     anon_cfg = OmegaConf.to_container(cfg.anon, resolve=True)
     key = config_fingerprint(
         CACHE_VERSION, dataset_fingerprint(dataset), anon_cfg, int(cfg.seed), key_fingerprint(cfg)
     )
-    anonymizer = instantiate(cfg.anon, _convert_="all")
-    if not hasattr(anonymizer, "anonymize"):
-        raise ConfigError(f"anon config '{cfg.anon.get('_target_')}' is not an anonymizer")
     release, hit = cache.get_or_compute(key, lambda: anonymizer.anonymize(dataset))
     return release, hit, key
 
@@ -241,12 +248,16 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     sweep, the job's run is a child of the sweep's parent run.
     """
     timer = StageTimer()
+    # settings are validated before anything is written: a bad config leaves no run, no cache entry
+    models = models_of(cfg)
+    for mcfg in models.values():
+        build_model(mcfg)
+    anonymizer = make_anonymizer(cfg)
     uri = str(cfg.tracking.uri)
     exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
     cache_root = Path(str(cfg.paths.cache))
     releases = ReleaseCache(cache_root / "releases", enabled=bool(cfg.cache.enabled))
     raw_results = ResultCache(cache_root / "raw_results", enabled=bool(cfg.cache.enabled))
-    models = models_of(cfg)
     single = len(models) == 1
     full_cfg = redact_config(OmegaConf.to_container(cfg, resolve=True))
     anon_name = str(cfg.anon.get("name") or str(cfg.anon.get("_target_", "anon")).rsplit(".", 1)[-1])
@@ -269,7 +280,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
                 fractions=tuple(cfg.split.fractions), seed=int(cfg.seed),
             )
         with timer("anonymize"):
-            release, hit, release_key = anonymize(cfg, dataset, releases)
+            release, hit, release_key = anonymize(cfg, dataset, releases, anonymizer)
         mlflow.set_tag("privhealth.release_fingerprint", release_key[:16])
         with timer("measure"):
             report = measure_release(cfg, release)

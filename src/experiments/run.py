@@ -60,22 +60,34 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
     console.print(f"Open the MLflow UI:  make ui   (or: mlflow ui --backend-store-uri {uri})")
 
 
+def user_error(exc: BaseException) -> PrivHealthError | None:
+    """The framework error behind ``exc`` (Hydra wraps errors raised while instantiating configs)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PrivHealthError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run the configured experiment; in a multirun, a failing job is logged FAILED and the sweep goes on."""
     sweep = current_sweep()
     try:
         result = run_pipeline(cfg, sweep=sweep)
-    except PrivHealthError as exc:
+    except Exception as exc:
+        err = user_error(exc)
         if sweep is not None:
-            log.error("job %s failed: %s", sweep.get("job_num"), exc)
+            if err is not None:
+                log.error("job %s failed: %s", sweep.get("job_num"), err)
+            else:
+                log.exception("job %s failed", sweep.get("job_num"))
             return None
-        log.error("%s", exc)
-        sys.exit(2)
-    except Exception:
-        if sweep is not None:
-            log.exception("job %s failed", sweep.get("job_num"))
-            return None
+        if err is not None:
+            log.error("%s: %s", type(err).__name__, err)
+            sys.exit(2)
         raise
     print_summary(cfg, result)
     first = result.models[0]
