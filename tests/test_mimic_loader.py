@@ -179,5 +179,5 @@ def test_ragged_row(raw_frame, tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SchemaError, match="no such file"):
         load_mimictable(tmp_path / "absent.csv")

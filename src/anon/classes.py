@@ -148,3 +148,10 @@ def check_columns(df: pd.DataFrame, columns: Sequence[str], role: str) -> None:
             f"{role} column(s) {', '.join(repr(c) for c in missing)} not in the table "
             f"(columns: {', '.join(map(str, df.columns[:20]))}{' …' if df.shape[1] > 20 else ''})"
         )
+    for c in columns:
+        s = df[c]
+        if pd.api.types.is_float_dtype(s) and np.isinf(s.to_numpy()).any():
+            raise ConfigError(
+                f"{role} column '{c}' holds {int(np.isinf(s.to_numpy()).sum())} infinite value(s); "
+                f"fix or remove them first (missing values are allowed and form their own class)"
+            )

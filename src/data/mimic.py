@@ -201,7 +201,7 @@ def load_mimictable(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such MIMICtable file")
+        raise SchemaError(f"{path}: no such file (expected the AI Clinician MIMICtable.csv)")
     raw = _read_csv(path)
     data = mimictable_dataset(raw, source=str(path), name=path.stem)
     if not attach_identifiers:
