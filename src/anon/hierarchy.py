@@ -272,7 +272,7 @@ class Hierarchy:
                         f"interval hierarchy for '{attribute}': level {i} needs at least two cut points"
                     )
             if top_code is not None:
-                cuts = cuts[cuts < top_code]
+                cuts = np.append(cuts[cuts < top_code], float(top_code))
             if prev_cuts is not None and not np.isin(cuts, prev_cuts).all():
                 # coarser bins must be unions of finer ones, except at the edges of the data
                 inner = cuts[(cuts > dom.min()) & (cuts <= dom.max())]
