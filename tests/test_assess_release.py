@@ -87,3 +87,16 @@ def test_safe_harbor_is_not_zero_risk():
     assert rep.metrics()["risk/safe_harbor_pass"] == 1.0
     assert rep.risk.sample_uniqueness > 0
     assert np.isfinite(rep.metrics()["risk/population_uniqueness"])
+
+
+def test_an_empty_release_is_measured_not_crashed():
+    from attack_cases import FAST
+    from privhealth.anon.attacks import assess_release
+    from privhealth.anon.release import make_release
+
+    ds = cohort()
+    rep = assess_release(ds, make_release(ds, ds.frame.iloc[:0], "empty", []), config=FAST)
+    m = rep.metrics()
+    assert m["risk/pii_leakage"] == 0 and m["risk/linkage_reid_rate"] == 0
+    assert rep.safe_harbor.passed
+    json.dumps(rep.to_dict(), allow_nan=False)

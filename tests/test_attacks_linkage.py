@@ -85,3 +85,32 @@ def test_age_labels_and_register_rendering():
     d = pd.Series(pd.to_datetime(["1938-01-21", None]))
     assert list(render("date", ("date", "decade"), d)) == ["1930s", None]
     assert list(render("date", ("date", "quarter"), d)) == ["1938-q1", None]
+
+
+def test_mondrian_style_labels():
+    lo, hi = age_intervals(pd.Series(["[62.3-71.8]", "[40-44]"]), 90)
+    assert list(lo) == [62.3, 40] and list(hi) == [71.8, 44]
+    from privhealth.anon.attacks.linkage import _field_plan
+
+    plan = _field_plan("gender", "code", pd.Series(["0", "[0-1]", "1"]))
+    assert list(plan.pattern >= 0) == [True, False, True]  # a range of both codes hides the gender
+
+
+def test_fully_suppressed_quasi_identifiers_leave_only_the_prior():
+    from attack_cases import FAST, QUASI
+    from privhealth.anon.attacks import assess_release
+    from privhealth.anon.release import RuleBasedAnonymizer
+    from privhealth.anon.transforms import CellSuppressor, DropColumns
+
+    ds = cohort()
+    direct = ["icustayid", "name", "ssn", "mrn", "address", "city", "state", "phone", "email", "charttime"]
+    rel = RuleBasedAnonymizer([CellSuppressor(QUASI), DropColumns(direct[1:])]).anonymize(ds)
+    rep = assess_release(ds, rel, config={**FAST, "quasi": QUASI})
+    lk = rep.linkage
+    n = lk.released_patients
+    assert lk.fields_used == [] and lk.claims == 0
+    assert lk.matched == lk.register_rows  # everyone is a candidate of everyone
+    assert lk.expected_correct == pytest.approx(lk.covered_patients / n)
+    for a in rep.inference.attributes:  # the class is the whole release: the guess is the prior's
+        assert a.rate == pytest.approx(a.base_rate) and a.accuracy == pytest.approx(a.base_accuracy)
+    assert rep.risk.prosecutor_max == pytest.approx(1 / n)

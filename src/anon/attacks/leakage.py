@@ -69,7 +69,7 @@ class AttackConfig:
     admission_years: tuple[int, int] = ADMISSION_YEARS
     age_top_code: float = 90.0
     age_tolerance: float = 0.01
-    max_candidate_pairs: int = 50_000_000
+    max_candidate_pairs: int = 100_000_000
     # risk models
     quasi: list[str] | None = None  # None: released quasi-identifiers + informative direct ones
     risk_threshold: float = 0.2

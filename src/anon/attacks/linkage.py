@@ -121,6 +121,7 @@ def _spec_column(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
     elif kind == "code":
         num = int_text(pd.to_numeric(text, errors="coerce"))
         keys = num.where(num.notna(), text)
+        keys = keys.mask(text.str.fullmatch(r"\[.*\]").fillna(False).astype(bool), "*")  # a range of codes
     return specs, keys
 
 
@@ -198,6 +199,9 @@ def age_intervals(col: pd.Series, top_code: float) -> tuple[np.ndarray, np.ndarr
         return a, b, ~np.isnan(a) & ~done
 
     a, b, hit = take(rf"^[\[\(]\s*({_NUM})\s*,\s*({_NUM})\s*[\]\)]$")  # [60, 70)
+    lo[hit], hi[hit] = a[hit], b[hit]
+    done |= hit
+    a, b, hit = take(rf"^\[\s*({_NUM})\s*-\s*({_NUM})\s*\]$")  # Mondrian's [62.3-71.8], closed
     lo[hit], hi[hit] = a[hit], b[hit]
     done |= hit
     a, b, hit = take(rf"^({_NUM})\s*-\s*({_NUM})$")  # 60-69: integer bands include the upper year
@@ -347,7 +351,7 @@ def match(
     values: dict[str, np.ndarray] | None = None,
     n_values: dict[str, int] | None = None,
     chunk_pairs: int = 2_000_000,
-    max_pairs: int = 50_000_000,
+    max_pairs: int = 100_000_000,
 ) -> Candidates:
     """Candidate pairs (register row, released patient), aggregated without keeping the pairs.
 
@@ -391,6 +395,9 @@ def match(
         for mi, mrow in enumerate(mcodes):
             v_idx = np.flatnonzero(minv == mi)
             join = [j for k, j in enumerate(active) if not mrow[k]]
+            if not join and not plan.age_used:  # nothing constrains: everyone matches everyone
+                _match_all(v_idx, p_idx, v_count, p_count, v_last, v_true, truth, values, hists, n_values)
+                continue
             pk = [plan.fields[j].key[p_idx] for j in join]
             vk = [rendered[(j, tup[j])][v_idx] for j in join]
             pc, vc = _codes(pk, vk, len(p_idx), len(v_idx))
@@ -420,6 +427,23 @@ def match(
         {a: h.reshape(n_v, n_values[a]) for a, h in hists.items()},
         np.asarray(attempted, bool),
     )
+
+
+def _match_all(v_idx, p_idx, v_count, p_count, v_last, v_true, truth, values, hists, n_values) -> None:
+    """Aggregate a block where every register row is a candidate of every patient, without pairs."""
+    if not len(v_idx) or not len(p_idx):
+        return
+    v_count[v_idx] += len(p_idx)
+    p_count[p_idx] += len(v_idx)
+    v_last[v_idx] = p_idx[-1]
+    if truth is not None:
+        v_true[v_idx] |= np.isin(truth[v_idx], p_idx)
+    n_v = len(v_count)
+    for a, codes in values.items():
+        c = codes[p_idx]
+        counts = np.bincount(c[c >= 0], minlength=n_values[a])
+        h = hists[a].reshape(n_v, n_values[a])  # a view: updates the flat accumulator
+        h[v_idx] += counts
 
 
 def _register_dob(register: pd.DataFrame) -> np.ndarray:
@@ -566,7 +590,8 @@ def score_linkage(
 ) -> LinkageResult:
     """Claims and their correctness; PII leaked by correct claims (``leak_fields``: field → category)."""
     n_p = alignment.n
-    unique = (cand.v_count == 1) & (cand.p_count[np.maximum(cand.v_last, 0)] == 1)
+    sole = cand.p_count[np.maximum(cand.v_last, 0)] == 1 if n_p else np.zeros(len(cand.v_count), bool)
+    unique = (cand.v_count == 1) & sole
     correct = unique & (truth >= 0) & (cand.v_last == truth)
     reid = np.zeros(n_p, bool)
     reid[cand.v_last[correct]] = True
