@@ -8,7 +8,9 @@ alignment, with the patient (the source's entity) as the unit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -171,7 +173,7 @@ def share(part: float, whole: float) -> float:
     return float(part) / float(whole) if whole else 0.0
 
 
-def key_index(values) -> pd.Index:
+def key_index(values: Iterable[Any]) -> pd.Index:
     """A hash index over a set of keys, for fast membership tests (``member``)."""
     return pd.Index(pd.unique(np.asarray(list(values), dtype=object)), dtype=object)
 

@@ -24,8 +24,10 @@ import pandas as pd
 from privhealth.anon.attacks.common import (
     Alignment,
     align,
+    informative,
     patient_view,
     pii_fields,
+    pseudonym_shape,
     share,
     source_patients,
 )
@@ -257,8 +259,6 @@ def risk_quasi(release: Release, patients: pd.DataFrame, wanted: list[str] | Non
         if missing:
             raise SchemaError(f"attack setting 'quasi': column(s) {missing} are not in the release")
         return list(wanted)
-    from privhealth.anon.attacks.common import informative, pseudonym_shape
-
     derived, random = code_columns(release)
     out = [c for c in release.schema.quasi if c in patients.columns]
     for col in release.schema:
