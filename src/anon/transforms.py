@@ -176,6 +176,80 @@ def _canonical(value: Any) -> bytes:
     return str(value).strip().encode()
 
 
+# ---------------------------------------------------------------------- Safe Harbor helpers
+# 3-digit ZIP prefixes whose areas held 20,000 people or fewer in the 2000 census: under HIPAA
+# Safe Harbor (45 CFR 164.514(b)(2)(i)(B)) they must be released as 000.
+RESTRICTED_ZIP3 = frozenset(
+    {"036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878",
+     "879", "884", "890", "893"}
+)
+
+
+class SafeHarborZip(Step):
+    """ZIP codes cut to their first three digits, with the restricted prefixes replaced by ``000``."""
+
+    def __init__(self, columns: Sequence[str], replacement: str = "000") -> None:
+        self.columns = list(columns)
+        self.replacement = str(replacement)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        _require_columns(frame, self.columns, "SafeHarborZip")
+        out = frame.copy()
+        for c in self.columns:
+            if pd.api.types.is_numeric_dtype(frame[c]):  # 2215.0 → 02215
+                digits = frame[c].round().astype("Int64").astype("str").str.zfill(5)
+            else:
+                digits = frame[c].astype("str").str.replace(r"\D", "", regex=True)
+            zip3 = digits.str.slice(0, 3)
+            short = zip3.str.len() < 3
+            zip3 = zip3.mask(zip3.isin(RESTRICTED_ZIP3) | short, self.replacement)
+            out[c] = zip3.where(frame[c].notna()).astype("str")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "SafeHarborZip", "columns": self.columns}
+
+
+class RandomCode(Step):
+    """Replaces IDs by random codes not derived from them (45 CFR 164.514(c) re-identification codes).
+
+    Each distinct value gets ``prefix`` + ``hex_chars`` random hex digits drawn from the
+    operating system's entropy (or from ``seed``, for tests). No mapping is kept, so the codes
+    link a patient's rows within this release only: they cannot be recomputed from the ID,
+    unlike a keyed hash, and they do not follow the IDs' order, unlike sequential codes.
+    """
+
+    def __init__(self, columns: Sequence[str], prefix: str = "R", hex_chars: int = 16,
+                 seed: int | None = None) -> None:
+        if not 8 <= int(hex_chars) <= 32:
+            raise ConfigError("RandomCode: hex_chars must be between 8 and 32")
+        self.columns = list(columns)
+        self.prefix = str(prefix)
+        self.hex_chars = int(hex_chars)
+        self.seed = seed
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        _require_columns(frame, self.columns, "RandomCode")
+        rng = np.random.default_rng(self.seed)
+        out = frame.copy()
+        for c in self.columns:
+            codes, uniques = pd.factorize(frame[c], use_na_sentinel=True)
+            labels = self._labels(len(uniques), rng)
+            vals = np.where(codes >= 0, labels[np.maximum(codes, 0)] if len(labels) else None, None)
+            out[c] = pd.Series(vals, index=frame.index, dtype="str")
+        return out
+
+    def _labels(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        while True:
+            raw = rng.integers(0, 256, size=(n, (self.hex_chars + 1) // 2), dtype=np.uint8)
+            hexes = np.array([b.tobytes().hex()[: self.hex_chars] for b in raw], dtype=object)
+            if len(set(hexes)) == n:  # a collision among 2^64 codes is all but impossible
+                return np.array([self.prefix + h for h in hexes], dtype=object)
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": "RandomCode", "columns": self.columns, "scheme": "random"}
+
+
 # ---------------------------------------------------------------------- masking
 class Masker(Step):
     """Format-aware masking: hide all or part of a value, keeping its shape where useful.

@@ -1,0 +1,235 @@
+"""Shared pieces of the attacks: ground-truth alignment, patient-level views, value normalization.
+
+The scorer (never the attacker) knows which source row each released row came from: a
+``Release``'s index is a subset of its source's index. Every attack is scored through that
+alignment, with the patient (the source's entity) as the unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from privhealth.anon.release import Release
+from privhealth.data.schema import Dataset, Kind, Role
+from privhealth.errors import SchemaError
+
+# Characters a masking step leaves behind; a value made only of these carries no information.
+MASK_CHARS = r"\*X#\-\s\.\(\)/@_"
+_MASKED = re.compile(rf"^[{MASK_CHARS}]*$")
+_HEX_TAIL = re.compile(r"^[0-9a-f]+$")
+# PII categories whose values compare as digits (separators, spaces and case do not matter).
+DIGIT_CATEGORIES = frozenset({"ssn", "phone", "mrn", "account", "id", "zip"})
+# US states, codes and names: the one geographic unit Safe Harbor allows to release.
+US_STATES = frozenset(
+    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm "
+    "ny nc nd oh ok or pa ri sc sd tn tx ut vt va wa wv wi wy pr gu vi as mp".split()
+) | frozenset(
+    s.lower() for s in (
+        "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware",
+        "District of Columbia", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa",
+        "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota",
+        "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "New Hampshire", "New Jersey",
+        "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio", "Oklahoma", "Oregon",
+        "Pennsylvania", "Rhode Island", "South Carolina", "South Dakota", "Tennessee", "Texas", "Utah",
+        "Vermont", "Virginia", "Washington", "West Virginia", "Wisconsin", "Wyoming", "Puerto Rico",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Source entity of every released row, and the released patients (the unit of every risk)."""
+
+    row_entity: pd.Series  # index = release index, values = source entity id
+    entities: pd.Index  # distinct released entities, in order of first appearance
+    entity_column: str | None
+
+    @property
+    def n(self) -> int:
+        return len(self.entities)
+
+
+def align(source: Dataset, release: Release) -> Alignment:
+    """Ground truth: the source entity of each released row (the release index must be a subset)."""
+    idx = release.frame.index
+    if not idx.isin(source.frame.index).all():
+        bad = int((~idx.isin(source.frame.index)).sum())
+        raise SchemaError(
+            f"release '{release.method}': {bad} released row(s) have an index label that is not "
+            f"in the source; attacks are scored through the index alignment"
+        )
+    ent = source.schema.entity
+    if ent is None:
+        row_entity = pd.Series(np.asarray(idx), index=idx)
+    else:
+        row_entity = source.frame[ent].loc[idx]
+    return Alignment(row_entity, pd.Index(pd.unique(row_entity.to_numpy())), ent)
+
+
+def patient_view(frame: pd.DataFrame, row_entity: pd.Series) -> pd.DataFrame:
+    """One row per entity (its first row), indexed by entity: quasi-identifiers are per patient."""
+    first = ~row_entity.duplicated(keep="first").to_numpy()
+    out = frame.loc[first]
+    out.index = pd.Index(row_entity.to_numpy()[first], name="__entity__")
+    return out
+
+
+def source_patients(source: Dataset) -> pd.DataFrame:
+    """The source, one row per entity (first row), indexed by entity."""
+    ent = source.schema.entity
+    if ent is None:
+        out = source.frame.copy()
+        out.index = pd.Index(source.frame.index, name="__entity__")
+        return out
+    return patient_view(source.frame, source.frame[ent])
+
+
+def state_level(values: pd.Series) -> bool:
+    """Whether a column holds only US states (releasable under Safe Harbor, so not counted as PII)."""
+    v = pd.Series(pd.unique(values.dropna().astype("str")), dtype="str")
+    return len(v) > 0 and bool(norm_text(v).isin(US_STATES).all())
+
+
+def pii_fields(source: Dataset, fields: list[str] | None = None) -> list[str]:
+    """The PII fields counted by Eq. 15: columns with a PII category, plus the entity (stay) id.
+
+    A column holding only US states (``state``) is left out: Safe Harbor allows releasing it,
+    and a state names nobody. ``fields`` overrides the choice.
+    """
+    if fields is not None:
+        missing = [f for f in fields if f not in source.frame.columns]
+        if missing:
+            raise SchemaError(f"attack setting 'pii_fields': column(s) {missing} are not in the source")
+        return list(fields)
+    out = [
+        c.name for c in source.schema
+        if c.pii is not None and c.name in source.frame.columns and not state_level(source.frame[c.name])
+    ]
+    ent = source.schema.entity
+    if ent is not None and ent not in out:
+        out.insert(0, ent)
+    return out
+
+
+def field_category(source: Dataset, field: str) -> str:
+    """How a field's values compare: 'digits', 'date' or 'text'."""
+    col = source.schema[field] if field in source.schema else None
+    s = source.frame[field]
+    if pd.api.types.is_datetime64_any_dtype(s) or (col is not None and col.pii == "date"):
+        return "date"
+    if col is not None and (col.pii in DIGIT_CATEGORIES or col.role is Role.ENTITY):
+        return "digits"
+    if col is not None and col.kind in (Kind.INTEGER,) and col.pii is not None:
+        return "digits"
+    return "text"
+
+
+# ---------------------------------------------------------------------- normalization
+def norm_text(s: pd.Series) -> pd.Series:
+    """Case-folded, trimmed, whitespace-collapsed text (nulls stay null)."""
+    t = s.astype("str")
+    return t.str.casefold().str.strip().str.replace(r"\s+", " ", regex=True)
+
+
+def digits(s: pd.Series) -> pd.Series:
+    """Only the digits of each value (nulls stay null)."""
+    return s.astype("str").str.replace(r"\D", "", regex=True)
+
+
+def int_text(s: pd.Series) -> pd.Series:
+    """Integral numbers as integer text ('101'), everything else null."""
+    v = pd.to_numeric(s, errors="coerce").astype("float64")
+    ok = v.notna() & (v == np.round(v)) & (v.abs() < 2**53)
+    out = pd.Series(np.nan, index=s.index, dtype="str")
+    if ok.any():
+        out[ok] = v[ok].astype("int64").astype("str")
+    return out
+
+
+def date_text(s: pd.Series) -> pd.Series:
+    """ISO dates (YYYY-MM-DD) of a datetime column (nulls stay null)."""
+    return pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d").astype("str")
+
+
+def field_keys(s: pd.Series, category: str) -> pd.Series:
+    """The comparison key of a source identifier field, by category (see ``field_category``)."""
+    if category == "date":
+        return date_text(s)
+    if category == "digits":
+        if pd.api.types.is_numeric_dtype(s):
+            return int_text(s)
+        d = digits(s)
+        return d.where(d.str.len() > 0)
+    return norm_text(s)
+
+
+def share(part: float, whole: float) -> float:
+    """part / whole, 0 when there is no whole (no patients, no PII)."""
+    return float(part) / float(whole) if whole else 0.0
+
+
+def key_index(values: Iterable[Any]) -> pd.Index:
+    """A hash index over a set of keys, for fast membership tests (``member``)."""
+    return pd.Index(pd.unique(np.asarray(list(values), dtype=object)), dtype=object)
+
+
+def member(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Whether each value is in ``index`` (nulls: False); avoids the Arrow-backed ``isin``."""
+    if len(index) == 0 or len(values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    arr = values.to_numpy(dtype=object, na_value=None)
+    return index.get_indexer(arr) >= 0
+
+
+def is_masked(values: pd.Series) -> pd.Series:
+    """True where a value is made only of mask characters (``XXXX``, ``***-**-****``)."""
+    return values.astype("str").str.fullmatch(_MASKED.pattern).fillna(True).astype(bool)
+
+
+def pseudonym_shape(values: pd.Series) -> list[tuple[str, int]]:
+    """Plausible (prefix, hex length) splits if every value is ``prefix + lowercase hex`` of one length.
+
+    An empty list means the column does not look like hash pseudonyms. All splits of the
+    values' common prefix are returned (a short prefix may end in hex letters by chance).
+    """
+    v = pd.Series(pd.unique(values.dropna().astype("str")))
+    if len(v) < 2:
+        return []
+    lengths = v.str.len()
+    if lengths.nunique() != 1:
+        return []
+    width = int(lengths.iloc[0])
+    common = _common_prefix(v.tolist())
+    out = []
+    for j in range(len(common), -1, -1):
+        hex_len = width - j
+        if not 8 <= hex_len <= 64:
+            continue
+        tail = v.str.slice(j)
+        # digests hold letters a-f almost always; plain decimal numbers (raw MRNs) are not digests
+        if tail.str.fullmatch(_HEX_TAIL.pattern).all() and tail.str.contains("[a-f]").mean() >= 0.5:
+            out.append((common[:j], hex_len))
+    return out
+
+
+def _common_prefix(values: list[str]) -> str:
+    lo, hi = min(values), max(values)
+    n = 0
+    while n < min(len(lo), len(hi)) and lo[n] == hi[n]:
+        n += 1
+    return lo[:n]
+
+
+def informative(values: pd.Series) -> bool:
+    """Whether a released column still tells records apart (not constant, not fully masked)."""
+    v = values.dropna()
+    if v.nunique() < 2:
+        return False
+    if not pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_datetime64_any_dtype(v):
+        return not bool(is_masked(v).all())
+    return True
