@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+
 from privhealth.anon.release import NoAnonymization, Release, RuleBasedAnonymizer
 from privhealth.anon.transforms import (
     DropColumns,
@@ -115,8 +116,9 @@ def release(kind: str) -> Release:
         if kind == "k10":
             return k10_rules().anonymize(ds)
         if kind == "safe_harbor":
-            cfg = OmegaConf.load(REPO / "conf" / "anon" / "safe_harbor.yaml")
-            return instantiate(cfg, _convert_="all").anonymize(ds)
+            with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+                cfg = compose("config", overrides=["anon=safe_harbor"])
+            return instantiate(cfg.anon, _convert_="all").anonymize(ds)
     raise ValueError(kind)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from attack_cases import REPO, cohort, report
 from omegaconf import OmegaConf
+
 from privhealth.anon.attacks import AttackConfig
 from privhealth.errors import ConfigError
 
@@ -91,6 +92,7 @@ def test_safe_harbor_is_not_zero_risk():
 
 def test_an_empty_release_is_measured_not_crashed():
     from attack_cases import FAST
+
     from privhealth.anon.attacks import assess_release
     from privhealth.anon.release import make_release
 

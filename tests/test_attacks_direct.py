@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from attack_cases import FAST, cohort, release, report
+
 from privhealth.anon.attacks import assess_release
 from privhealth.anon.attacks.common import align, pii_fields
 from privhealth.anon.attacks.direct import scan_release, source_keys

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from attack_cases import QUASI, cohort, release, report
+
 from privhealth.anon.attacks.common import align, patient_view
 from privhealth.anon.attacks.linkage import age_intervals, render
 from privhealth.anon.attacks.risk import class_ids, class_sizes
@@ -98,6 +99,7 @@ def test_mondrian_style_labels():
 
 def test_fully_suppressed_quasi_identifiers_leave_only_the_prior():
     from attack_cases import FAST, QUASI
+
     from privhealth.anon.attacks import assess_release
     from privhealth.anon.release import RuleBasedAnonymizer
     from privhealth.anon.transforms import CellSuppressor, DropColumns

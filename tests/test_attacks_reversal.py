@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from attack_cases import KEY, cohort, pseudonym_key, report
+
 from privhealth.anon.attacks.common import align, pseudonym_shape
 from privhealth.anon.attacks.reversal import reversal_attack
 from privhealth.anon.release import RuleBasedAnonymizer

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from attack_cases import report
+from scipy.special import gammaln
+
 from privhealth.anon.attacks.risk import (
     class_sizes,
     pitman_uniques,
@@ -15,7 +17,6 @@ from privhealth.anon.attacks.risk import (
 )
 from privhealth.data.population import simulate_population
 from privhealth.data.simulator import simulate_cohort
-from scipy.special import gammaln
 
 
 def test_prosecutor_and_marketer_by_hand():

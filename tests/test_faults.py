@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from cache_worker import compute
 from pipeline_helpers import compose_cfg, write_key
+
 from privhealth.experiments.cache import ReleaseCache, atomic_write_text
 from privhealth.experiments.pipeline import run_pipeline
 

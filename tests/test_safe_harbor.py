@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from attack_cases import cohort, release
+
 from privhealth.anon.release import make_release
 from privhealth.anon.safe_harbor import FAIL, NOT_APPLICABLE, PASS, check_safe_harbor
 from privhealth.anon.transforms import RandomCode, SafeHarborZip

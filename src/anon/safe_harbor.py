@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.attacks.common import US_STATES, is_masked, norm_text, pseudonym_shape
 from privhealth.anon.attacks.linkage import age_intervals
 from privhealth.anon.release import Release

@@ -70,6 +70,8 @@ def log_release_artifacts(result: PipelineResult, cfg: Mapping[str, Any]) -> Non
         # per-class quasi-identifier labels are release content; a raw "release" (anon=none) is never written
         mlflow.log_text(result.privacy.classes.to_csv(index=False), "privacy/classes.csv")
     mlflow.log_figure(class_size_figure(result.privacy.class_sizes), "privacy/class_sizes.png")
+    if result.risk is not None:
+        mlflow.log_dict(result.risk.to_dict(), "risk/report.json")
 
 
 def log_model_artifacts(outcome: ModelOutcome) -> None:

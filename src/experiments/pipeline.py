@@ -26,6 +26,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from privhealth.anon.attacks import RiskReport, assess_release
 from privhealth.anon.privacy import PrivacyReport, measure
 from privhealth.anon.release import Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
@@ -82,6 +83,7 @@ class PipelineResult:
     metrics: dict[str, float]
     models: list[ModelOutcome]
     timings: dict[str, float] = field(default_factory=dict)
+    risk: RiskReport | None = None
     cache_hit: bool = False
     run_ids: list[str] = field(default_factory=list)
 
@@ -285,9 +287,14 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         with timer("measure"):
             report = measure_release(cfg, release)
         metrics = privacy_metrics(report, release)
+        risk = None
+        if cfg.get("attack") is not None:
+            with timer("attack"):
+                risk = assess_release(dataset, release, None, OmegaConf.to_container(cfg.attack, resolve=True))
+            metrics.update(risk.metrics())
         metrics["cache/release_hit"] = float(hit)
-        mlflow.log_metrics(metrics)
-        result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, hit)
+        mlflow.log_metrics(finite(metrics))
+        result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit, risk=risk)
         artifacts.log_release_artifacts(result, full_cfg)
         result.run_ids.append(job.info.run_id)
 
@@ -314,6 +321,11 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     return result
 
 
+def finite(metrics: Mapping[str, float | None]) -> dict[str, float]:
+    """The metrics MLflow can store: NaN marks 'not measured' or 'undefined' and is left out."""
+    return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
 def job_tags(cfg: DictConfig, anon_name: str, sweep: Mapping[str, Any] | None) -> dict[str, str]:
     """Tags every run of a job carries: commit, seed, anonymization, sweep id, job/trial number."""
     tags = {
@@ -335,7 +347,7 @@ def log_model_run(outcome: ModelOutcome, shared: Mapping[str, float], timings: M
         metrics.update(outcome.raw.flat_metrics("raw/"))
     metrics.update(outcome.retained())
     metrics.update({f"time/{k}_s": v for k, v in timings.items()})
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+    mlflow.log_metrics(finite(metrics))
     artifacts.log_history(outcome.anon.history)
     artifacts.log_model_artifacts(outcome)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.release import Release
 from privhealth.data.schema import Dataset, Kind, Role
 from privhealth.errors import SchemaError

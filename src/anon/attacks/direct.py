@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.attacks.common import (
     Alignment,
     date_text,

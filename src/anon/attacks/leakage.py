@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.attacks.common import (
     Alignment,
     align,

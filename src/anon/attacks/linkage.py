@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.attacks.common import (
     Alignment,
     date_text,

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from privhealth.anon.attacks.common import (
     Alignment,
     int_text,
