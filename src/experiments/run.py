@@ -20,6 +20,17 @@ log = logging.getLogger("privhealth")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
+RISK_SUMMARY = (
+    ("risk/pii_leakage", "PII leakage (Eq. 15)"),
+    ("risk/linkage_reid_rate", "linkage re-id"),
+    ("risk/prosecutor_max", "prosecutor max"),
+    ("risk/prosecutor_avg", "prosecutor avg"),
+    ("risk/records_at_risk", "at risk"),
+    ("risk/inference_rate", "inference"),
+    ("risk/safe_harbor_pass", "Safe Harbor pass"),
+)
+
+
 def summary_table(result: PipelineResult) -> Table:
     """The short table printed at the end of a run."""
     m = result.metrics
@@ -50,9 +61,11 @@ def summary_table(result: PipelineResult) -> Table:
 def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
     console = Console(width=max(120, Console().width))
     console.print(summary_table(result))
-    extra = {k: v for k, v in result.metrics.items() if k.startswith("risk/")}
-    if extra:
-        console.print("  ".join(f"{k}={v:.3f}" for k, v in sorted(extra.items())))
+    m = result.metrics
+    shown = [(label, m[key]) for key, label in RISK_SUMMARY if key in m]
+    if shown:
+        console.print("risk: " + "  ".join(f"{label}={v:.3f}" for label, v in shown)
+                      + "   (docs/risk.md explains each figure)")
     console.print(f"MLflow runs: {', '.join(result.run_ids)}")
     uri = str(cfg.tracking.uri)
     if uri.startswith("sqlite:///"):
