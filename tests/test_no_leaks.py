@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from pipeline_helpers import write_key
+
 from privhealth.data.simulator import simulate_cohort
 
 REPO = Path(__file__).resolve().parents[1]

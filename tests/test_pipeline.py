@@ -12,8 +12,18 @@ from pipeline_helpers import compose_cfg, write_key
 from privhealth.experiments.pipeline import run_pipeline
 
 EXPECTED_METRICS = {
+    # foundation
     "privacy/k", "privacy/l_distinct", "privacy/t_emd", "privacy/suppressed_fraction",
     "test/accuracy", "test/precision", "test/recall", "test/f1", "test/auroc",
+    # engine
+    "privacy/l_entropy", "privacy/t_kl", "utility/ncp", "utility/discernibility", "utility/aecs",
+    "utility/arx_loss",
+    # attacks
+    "risk/pii_leakage", "risk/linkage_reid_rate", "risk/prosecutor_max", "risk/prosecutor_avg",
+    "risk/records_at_risk", "risk/inference_rate",
+    # models
+    "test/auprc", "test/balanced_accuracy", "test/brier", "test/f1_ci_lo", "test/f1_ci_hi",
+    "test/baseline_accuracy", "raw/f1", "raw/auroc", "utility/f1_retained", "utility/auroc_retained",
 }
 
 
@@ -43,7 +53,7 @@ def test_one_run_per_model_with_expected_metrics_and_params(finished):
         for m in ("test/f1", "raw/f1", "utility/f1_retained"):
             assert math.isfinite(r.data.metrics[m])
         arts = {a.path for a in client.list_artifacts(r.info.run_id)}
-        assert {"config.yaml", "release.json", "privacy", "model"} <= arts
+        assert {"config.yaml", "release.json", "privacy", "model", "risk"} <= arts
 
 
 def test_paper_rules_release_is_measured_per_patient(finished):
@@ -69,3 +79,21 @@ def test_params_never_hold_the_key(finished):
         run = client.get_run(rid)
         assert all(key not in v for v in run.data.params.values())
     mlflow.set_tracking_uri(None)
+
+
+def test_neural_models_log_curves_and_summary(tmp_path):
+    write_key(tmp_path)
+    cfg = compose_cfg(tmp_path, ["data.n_patients=300", "evaluation.n_bootstrap=100", "model=[lstm,dense]",
+                                 "model.lstm.max_epochs=3", "model.dense.max_epochs=3",
+                                 "model.lstm.progress_bar=false", "model.dense.progress_bar=false"], fast=False)
+    result = run_pipeline(cfg)
+    client = MlflowClient(tracking_uri=str(cfg.tracking.uri))
+    for o in result.models:
+        run = client.get_run(o.run_id)
+        assert run.data.tags["privhealth.model"] == o.name
+        assert len(client.get_metric_history(o.run_id, "val/loss")) == len(o.anon.history) >= 1
+        assert len(client.get_metric_history(o.run_id, "train/accuracy")) >= 1
+        summary = client.download_artifacts(o.run_id, "model/summary.txt", str(tmp_path))
+        assert "params" in open(summary).read().lower()
+    dense = next(o for o in result.models if o.name == "dense")
+    assert dense.anon.n_parameters > 2945  # more inputs than the paper's 4
