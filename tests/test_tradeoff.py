@@ -14,10 +14,10 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-
 from pipeline_helpers import write_key
-from privhealth.experiments.tradeoff import lambda_table, pareto_front, risk_score, utility_score
+
 from privhealth.errors import ConfigError
+from privhealth.experiments.tradeoff import lambda_table, pareto_front, risk_score, utility_score
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "model=logreg", "study.startup_trials=3",
