@@ -9,6 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 KEY    := .secrets/pseudonym.key
 ARGS   ?=
 PYTEST_ARGS ?=
+REPORT_ARGS ?=
 
 .PHONY: install run test ui lint bench paper clean
 
@@ -35,6 +36,12 @@ run: install $(KEY)
 ## test: the whole test suite
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## paper: the paper's protocol (experiment=paper: 5 releases x 4 models), then its tables and
+## figures rebuilt from MLflow under reports/paper/ (docs/paper.md). ARGS go to the experiment.
+paper: install $(KEY)
+	$(BIN)/privhealth-run experiment=paper $(ARGS)
+	$(BIN)/privhealth-report $(REPORT_ARGS)
 
 ## ui: the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 ui: install

@@ -13,11 +13,13 @@ import mlflow
 import yaml
 from matplotlib.figure import Figure
 
-from privhealth.models.figures import plot_history, plot_metrics
+from privhealth.errors import ConfigError
+from privhealth.models.figures import inference_timing, plot_history, plot_metrics
 
 if TYPE_CHECKING:
     from privhealth.experiments.pipeline import ModelOutcome, PipelineResult
 
+INFERENCE_TIME_CSV = "model/inference_time.csv"
 HISTORY_KEYS = {
     "train_loss": "train/loss",
     "val_loss": "val/loss",
@@ -98,3 +100,24 @@ def log_model_artifacts(outcome: ModelOutcome) -> None:
     if outcome.raw is not None:
         results[f"{outcome.name} (raw)"] = outcome.raw
     mlflow.log_figure(plot_metrics(results), "model/metrics.png")
+
+
+def log_inference_timing(outcome: ModelOutcome, spec: Mapping[str, Any] | None) -> None:
+    """Fig. 8: seconds to predict batches of ``spec['sizes']`` patients with the fitted model.
+
+    Logged as ``model/inference_time.csv`` (model, n_patients, seconds). Skipped when
+    ``spec`` is None or the result holds no fitted model (a result read back from a cache).
+    """
+    if not spec:
+        return
+    sizes = [int(n) for n in spec.get("sizes") or ()]
+    repeats = int(spec.get("repeats", 3))
+    if not sizes or min(sizes) < 1 or repeats < 1:
+        raise ConfigError(
+            f"evaluation.inference_timing needs positive sizes and repeats (got sizes={sizes}, repeats={repeats})"
+        )
+    a = outcome.anon
+    if a.model is None or a.test_input is None:
+        return
+    timing = inference_timing({outcome.name: a}, sizes=sizes, repeats=repeats)
+    mlflow.log_text(timing.to_csv(index=False), INFERENCE_TIME_CSV)

@@ -16,7 +16,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from privhealth.experiments.cache import atomic_write_text
 from privhealth.experiments.tracking import ensure_experiment, git_commit
@@ -45,6 +45,16 @@ def current_sweep() -> dict[str, Any] | None:
     return info
 
 
+def experiment_choice(config: DictConfig) -> str | None:
+    """The ``experiment=…`` config a sweep was launched with (``experiment=paper``), else None.
+
+    The sweep run and every job run are tagged ``privhealth.experiment`` with it, so a
+    report finds the latest sweep of an experiment.
+    """
+    choice = OmegaConf.select(config, "hydra.runtime.choices.experiment", default=None)
+    return str(choice) if choice else None
+
+
 class MlflowSweepCallback(Callback):
     """Creates the MLflow store, experiment and a parent run when a multirun starts; closes it at the end."""
 
@@ -59,22 +69,25 @@ class MlflowSweepCallback(Callback):
         sweep_id = uuid.uuid4().hex[:12]
         client = MlflowClient(tracking_uri=uri)
         overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        experiment = experiment_choice(config)
+        tags = {
+            "privhealth.sweep_id": sweep_id,
+            "privhealth.kind": "sweep",
+            "privhealth.git_commit": git_commit(),
+            "privhealth.overrides": " ".join(overrides)[:7000],
+        }
+        if experiment:
+            tags["privhealth.experiment"] = experiment
         run = client.create_run(
-            exp_id,
-            run_name=self.run_name or f"sweep-{sweep_id}",
-            tags={
-                "privhealth.sweep_id": sweep_id,
-                "privhealth.kind": "sweep",
-                "privhealth.git_commit": git_commit(),
-                "privhealth.overrides": " ".join(overrides)[:7000],
-            },
+            exp_id, run_name=self.run_name or f"{experiment or 'sweep'}-{sweep_id}", tags=tags
         )
         self._client, self._run_id = client, run.info.run_id
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
             sweep_dir / SWEEP_FILE,
-            json.dumps({"parent_run_id": run.info.run_id, "sweep_id": sweep_id, "experiment_id": exp_id}),
+            json.dumps({"parent_run_id": run.info.run_id, "sweep_id": sweep_id, "experiment_id": exp_id,
+                        **({"experiment": experiment} if experiment else {})}),
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -298,6 +298,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         artifacts.log_release_artifacts(result, full_cfg)
         result.run_ids.append(job.info.run_id)
 
+        timing = cfg.evaluation.get("inference_timing")  # Fig. 8 (artifacts.log_inference_timing)
         for name, mcfg in models.items():
             with timer(f"train_{name}"):
                 outcome = train_one(cfg, name, mcfg, dataset, release, folds, raw_results, data_key)
@@ -305,7 +306,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
             run_cfg = {**full_cfg, "model": {name: full_cfg["model"][name]}}
             if single:
                 outcome.run_id = job.info.run_id
-                log_model_run(outcome, metrics, timer.seconds)
+                log_model_run(outcome, metrics, timer.seconds, timing)
                 continue
             child_tags = {**tags, "privhealth.kind": "run", "privhealth.model": name,
                           "privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16],
@@ -315,7 +316,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
                 result.run_ids.append(child.info.run_id)
                 log_params_batched(safe_params(run_cfg))
                 artifacts.log_release_artifacts(result, run_cfg)
-                log_model_run(outcome, metrics, timer.seconds)
+                log_model_run(outcome, metrics, timer.seconds, timing)
         result.metrics["cache/raw_result_hits"] = float(raw_results.hits)
         mlflow.log_metrics({f"time/{k}_s": v for k, v in timer.seconds.items()})
     return result
@@ -333,14 +334,19 @@ def job_tags(cfg: DictConfig, anon_name: str, sweep: Mapping[str, Any] | None) -
         "privhealth.seed": str(cfg.seed),
         "privhealth.anon_method": anon_name,
     }
-    for key in ("sweep_id", "job_num", "trial", "study"):
+    for key in ("sweep_id", "job_num", "trial", "study", "experiment"):
         if sweep and key in sweep:
             tags[f"privhealth.{key}"] = str(sweep[key])
     return tags
 
 
-def log_model_run(outcome: ModelOutcome, shared: Mapping[str, float], timings: Mapping[str, float]) -> None:
-    """Metrics and artifacts of one model into the active run."""
+def log_model_run(
+    outcome: ModelOutcome,
+    shared: Mapping[str, float],
+    timings: Mapping[str, float],
+    inference_timing: Mapping[str, Any] | None = None,
+) -> None:
+    """Metrics and artifacts of one model into the active run (``inference_timing``: Fig. 8 sizes)."""
     metrics = dict(shared)
     metrics.update(outcome.anon.flat_metrics("test/"))
     if outcome.raw is not None:
@@ -350,6 +356,7 @@ def log_model_run(outcome: ModelOutcome, shared: Mapping[str, float], timings: M
     mlflow.log_metrics(finite(metrics))
     artifacts.log_history(outcome.anon.history)
     artifacts.log_model_artifacts(outcome)
+    artifacts.log_inference_timing(outcome, inference_timing)
 
 
 def dump_summary(result: PipelineResult) -> str:
