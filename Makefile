@@ -9,6 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 KEY    := .secrets/pseudonym.key
 ARGS   ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 REPORT_ARGS ?=
 
 .PHONY: install run test ui lint bench paper clean
@@ -42,6 +43,11 @@ test: install
 paper: install $(KEY)
 	$(BIN)/privhealth-run experiment=paper $(ARGS)
 	$(BIN)/privhealth-report $(REPORT_ARGS)
+
+## bench: the benchmarks against peer tools and at scale; prints the tables and writes
+## docs/benchmarks.md (about 15 min; BENCH_ARGS="--only peers_mondrian" for a subset)
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/report.py $(BENCH_ARGS)
 
 ## ui: the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 ui: install
