@@ -116,3 +116,110 @@ def test_fully_suppressed_quasi_identifiers_leave_only_the_prior():
     for a in rep.inference.attributes:  # the class is the whole release: the guess is the prior's
         assert a.rate == pytest.approx(a.base_rate) and a.accuracy == pytest.approx(a.base_accuracy)
     assert rep.risk.prosecutor_max == pytest.approx(1 / n)
+
+
+# ---------------------------------------------------------------------- counting vs. pairs
+def _attack_inputs(patients: pd.DataFrame, kind: str = "raw", tolerance: float = 0.01):
+    """Plan, register, truth and sensitive codes for a patient table aligned with the shared cohort."""
+    from attack_cases import FAST
+
+    from privhealth.anon.attacks.inference import encode_sensitive
+    from privhealth.anon.attacks.leakage import AttackConfig, _register
+    from privhealth.anon.attacks.linkage import plan_attack, truth_positions
+    from privhealth.data.population import GROUND_TRUTH
+
+    ds = cohort()
+    al = align(ds, release(kind))
+    reg = _register(ds, None, AttackConfig.from_mapping(FAST))
+    view = reg.drop(columns=[GROUND_TRUTH])
+    plan = plan_attack(patients, view, age_tolerance=tolerance)
+    codes, sizes, _ = encode_sensitive(patients, ["elixhauser", "mortality_90d"], 100)
+    return plan, view, truth_positions(reg, al), codes, sizes
+
+
+def _mixed_release(seed: int) -> pd.DataFrame:
+    """The raw patients with per-row random generalization and suppression of every linkable field."""
+    rng = np.random.default_rng(seed)
+    ds, raw = cohort(), release("raw")
+    p = patient_view(raw.frame, align(ds, raw).row_entity).copy()
+    n = len(p)
+    pick = lambda k: rng.integers(0, k, n)  # noqa: E731
+    dob = pd.to_datetime(p["date_of_birth"])
+    d_lab = [dob.dt.strftime("%Y-%m-%d"), dob.dt.strftime("%Y-%m"),
+             dob.dt.year.astype(str) + "-q" + dob.dt.quarter.astype(str), dob.dt.year.astype(str),
+             (dob.dt.year // 10 * 10).astype(str) + "s", pd.Series("*", index=p.index)]
+    p["date_of_birth"] = np.choose(pick(len(d_lab)), [s.to_numpy(dtype=object) for s in d_lab])
+    adm = pd.to_datetime(p["admission_date"])
+    a_lab = [adm.dt.strftime("%Y-%m-%d"), adm.dt.strftime("%Y-%m"), adm.dt.year.astype(str),
+             pd.Series("*", index=p.index)]
+    p["admission_date"] = np.choose(pick(len(a_lab)), [s.to_numpy(dtype=object) for s in a_lab])
+    age = p["age"]
+    lo10, lo5 = (age // 10 * 10).astype(int).astype(str), (age // 5 * 5).astype(int)
+    f = (age - rng.uniform(0, 4, n)).round(1)
+    g_lab = ["[" + lo10 + ", " + (lo10.astype(int) + 10).astype(str) + ")",
+             lo5.astype(str) + "-" + (lo5 + 4).astype(str),
+             "[" + f.astype(str) + "-" + (f + rng.uniform(0, 6, n)).round(1).astype(str) + "]",
+             age.astype(int).astype(str).where(age < 90, "90+"),
+             age.astype(int).clip(upper=90).astype(str),
+             pd.Series("*", index=p.index)]
+    g_lab = [s.to_numpy(dtype=object) for s in g_lab]
+    p["age"] = np.choose(pick(len(g_lab)), g_lab)
+    z = p["zip"].astype(str)
+    z_lab = [z, z.str.slice(0, 3) + "**", z.str.slice(0, 1) + "****", pd.Series("*", index=p.index)]
+    p["zip"] = np.choose(pick(len(z_lab)), [s.to_numpy(dtype=object) for s in z_lab])
+    p["gender"] = np.where(rng.random(n) < 0.2, "*", p["gender"].astype(str)).astype(object)
+    p["city"] = np.where(rng.random(n) < 0.5, "*", p["city"].astype(str)).astype(object)
+    return p
+
+
+def _same_candidates(a, b) -> None:
+    for f in ("v_count", "p_count", "v_true", "attempted"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert a.hists.keys() == b.hists.keys()
+    for k in a.hists:
+        np.testing.assert_array_equal(a.hists[k], b.hists[k], err_msg=k)
+    one = a.v_count <= 1  # where the candidate is unique (or absent) it is the same one
+    np.testing.assert_array_equal(a.v_last[one], b.v_last[one])
+    many = b.v_count > 1  # elsewhere it is still a candidate of the row: its patient has rows
+    assert (b.v_last[many] >= 0).all()
+
+
+def _both(patients: pd.DataFrame, kind: str = "raw", tolerance: float = 0.01):
+    from privhealth.anon.attacks.linkage import match
+
+    plan, view, truth, codes, sizes = _attack_inputs(patients, kind, tolerance)
+    kw = {"truth": truth, "values": codes, "n_values": sizes}
+    return plan, match(plan, view, pairwise=True, **kw), match(plan, view, **kw)
+
+
+@pytest.mark.parametrize("kind", ["raw", "paper", "paper_no_city", "k10", "safe_harbor"])
+def test_block_counting_equals_pairwise_on_the_test_releases(kind):
+    ds, rel = cohort(), release(kind)
+    patients = patient_view(rel.frame, align(ds, rel).row_entity)
+    for tol in (0.01, 0.0):
+        _, a, b = _both(patients, kind, tol)
+        _same_candidates(a, b)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_block_counting_equals_pairwise_on_mixed_generalized_and_suppressed_releases(seed):
+    plan, a, b = _both(_mixed_release(seed), tolerance=0.0 if seed % 2 else 0.01)
+    assert plan.age_used and {"gender", "zip", "date_of_birth"} <= set(plan.used)
+    assert a.v_count.sum() > 0 and (a.v_count == 1).any()
+    _same_candidates(a, b)
+
+
+def test_coarse_release_is_counted_where_pairs_would_exceed_the_limit():
+    from privhealth.anon.attacks.linkage import match
+    from privhealth.errors import ConfigError
+
+    ds, rel = cohort(), release("safe_harbor")
+    patients = patient_view(rel.frame, align(ds, rel).row_entity)
+    patients["zip"] = "*"  # gender and a year-level age only: every row has hundreds of candidates
+    plan, view, truth, codes, sizes = _attack_inputs(patients, "safe_harbor")
+    kw = {"truth": truth, "values": codes, "n_values": sizes}
+    ref = match(plan, view, pairwise=True, **kw)
+    assert ref.v_count.sum() > 10_000
+    with pytest.raises(ConfigError, match="max_candidate_pairs"):
+        match(plan, view, pairwise=True, max_pairs=10_000, **kw)
+    _same_candidates(ref, match(plan, view, max_pairs=10_000, **kw))
