@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from privhealth.anon.attacks.common import US_STATES, is_masked, norm_text, pseudonym_shape
+from privhealth.anon.attacks.common import (
+    US_STATES,
+    is_masked,
+    norm_text,
+    on_distinct,
+    pseudonym_shape,
+)
 from privhealth.anon.attacks.linkage import age_intervals
 from privhealth.anon.release import Release
 from privhealth.anon.transforms import RESTRICTED_ZIP3
@@ -228,7 +234,7 @@ def _check_masked(s: pd.Series, c: str, code: str, found: dict) -> None:
     masked = is_masked(v)
     if masked.all():
         return
-    has_mask = v.astype("str").str.contains(r"[\*#]|X{2,}", regex=True)
+    has_mask = on_distinct(v, lambda u: u.astype("str").str.contains(r"[\*#]|X{2,}", regex=True))
     if has_mask.any():
         found[code].append((c, "masking keeps parts of the identifier (HHS guidance: parts or "
                                "derivatives of identifiers are identifiers)"))
@@ -246,7 +252,7 @@ def _check_address(s: pd.Series, c: str, found: dict) -> None:
 
 
 def _check_zip(s: pd.Series, c: str, found: dict) -> None:
-    v = s.dropna().astype("str").str.strip()
+    v = pd.Series(pd.unique(s.dropna().astype("str").str.strip()), dtype="str")  # any() over distinct labels
     if len(v) == 0:
         return
     digits = v.str.extract(r"^(\d*)")[0].fillna("")
@@ -264,7 +270,7 @@ def _check_date(frame: pd.DataFrame, c: str, found: dict, ref_year: int) -> None
         if s.notna().any():
             found["C"].append((c, "full dates (day and month) are released"))
         return
-    t = norm_text(s.dropna())
+    t = pd.Series(pd.unique(norm_text(s.dropna())), dtype="str")
     if t.str.fullmatch(r"\d{4}-(\d{2}(-\d{2})?|q[1-4])").any():
         found["C"].append((c, "dates keep month, quarter or day"))
         return
@@ -291,11 +297,15 @@ def _is_date_like(s: pd.Series) -> bool:
 def _first_year(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.year.astype(float)
-    return pd.to_numeric(norm_text(s).str.extract(_YEARS.pattern)[0], errors="coerce")
+    return on_distinct(s, lambda u: pd.to_numeric(norm_text(u).str.extract(_YEARS.pattern)[0], errors="coerce"))
 
 
 def _latest_year(s: pd.Series) -> pd.Series:
     """Latest calendar year a label allows (a decade '1930s' → 1939)."""
+    return on_distinct(s, _latest_label_year)
+
+
+def _latest_label_year(s: pd.Series) -> pd.Series:
     t = norm_text(s)
     y = pd.to_numeric(t.str.extract(_YEARS.pattern)[0], errors="coerce")
     return y + np.where(t.str.endswith("s").fillna(False), 9, 0)

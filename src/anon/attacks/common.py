@@ -8,7 +8,7 @@ alignment, with the patient (the source's entity) as the unit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,15 +131,44 @@ def field_category(source: Dataset, field: str) -> str:
 
 
 # ---------------------------------------------------------------------- normalization
+def on_distinct(s: pd.Series, fn: Callable[[pd.Series], Any]) -> Any:
+    """An elementwise ``fn`` (Series → Series/DataFrame) computed once per distinct value of ``s``.
+
+    Released columns repeat labels over many rows (a patient's blocs, age bands, ZIP3), and
+    string work (regexes, case folding) costs per value in Python: evaluating it on the
+    distinct values (plus one null, so ``fn``'s own null handling is kept) and spreading the
+    result back by position gives the same output for a fraction of the work.
+    """
+    if pd.api.types.is_float_dtype(s.dtype):  # -0.0 and 0.0 share a hash but not a text
+        return fn(s)
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    if 2 * len(uniq) > len(s):  # mostly distinct: nothing to save
+        return fn(s)
+    u = pd.Series(uniq, name=s.name)
+    if (codes < 0).any():
+        u = pd.concat([u, pd.Series([None], dtype=s.dtype, name=s.name)], ignore_index=True)
+        codes = np.where(codes < 0, len(u) - 1, codes)
+    out = fn(u).iloc[codes]
+    out.index = s.index
+    return out
+
+
+def _norm(s: pd.Series) -> pd.Series:
+    return s.astype("str").str.casefold().str.strip().str.replace(r"\s+", " ", regex=True)
+
+
 def norm_text(s: pd.Series) -> pd.Series:
     """Case-folded, trimmed, whitespace-collapsed text (nulls stay null)."""
-    t = s.astype("str")
-    return t.str.casefold().str.strip().str.replace(r"\s+", " ", regex=True)
+    return on_distinct(s, _norm)
+
+
+def _digits(s: pd.Series) -> pd.Series:
+    return s.astype("str").str.replace(r"\D", "", regex=True)
 
 
 def digits(s: pd.Series) -> pd.Series:
     """Only the digits of each value (nulls stay null)."""
-    return s.astype("str").str.replace(r"\D", "", regex=True)
+    return on_distinct(s, _digits)
 
 
 def int_text(s: pd.Series) -> pd.Series:
@@ -147,8 +176,8 @@ def int_text(s: pd.Series) -> pd.Series:
     v = pd.to_numeric(s, errors="coerce").astype("float64")
     ok = v.notna() & (v == np.round(v)) & (v.abs() < 2**53)
     out = pd.Series(np.nan, index=s.index, dtype="str")
-    if ok.any():
-        out[ok] = v[ok].astype("int64").astype("str")
+    if ok.any():  # integer → text once per distinct integer
+        out[ok] = on_distinct(v[ok].astype("int64"), lambda u: u.astype("str"))
     return out
 
 
@@ -183,13 +212,15 @@ def member(values: pd.Series, index: pd.Index) -> np.ndarray:
     """Whether each value is in ``index`` (nulls: False); avoids the Arrow-backed ``isin``."""
     if len(index) == 0 or len(values) == 0:
         return np.zeros(len(values), dtype=bool)
-    arr = values.to_numpy(dtype=object, na_value=None)
-    return index.get_indexer(arr) >= 0
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)  # hash each distinct value once
+    hit = index.get_indexer(np.asarray(uniq, dtype=object)) >= 0
+    null_hit = bool(index.get_indexer(np.array([None], dtype=object))[0] >= 0)
+    return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else False, null_hit)
 
 
 def is_masked(values: pd.Series) -> pd.Series:
     """True where a value is made only of mask characters (``XXXX``, ``***-**-****``)."""
-    return values.astype("str").str.fullmatch(_MASKED.pattern).fillna(True).astype(bool)
+    return on_distinct(values, lambda v: v.astype("str").str.fullmatch(_MASKED.pattern).fillna(True).astype(bool))
 
 
 def pseudonym_shape(values: pd.Series) -> list[tuple[str, int]]:

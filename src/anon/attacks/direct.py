@@ -33,12 +33,14 @@ import pandas as pd
 from privhealth.anon.attacks.common import (
     Alignment,
     date_text,
+    digits,
     field_category,
     field_keys,
     int_text,
     key_index,
     member,
     norm_text,
+    on_distinct,
     source_patients,
 )
 from privhealth.anon.release import Release
@@ -176,6 +178,12 @@ def digit_runs(text: str, skip_dates: bool = False) -> list[list[str]]:
     return [re.findall(r"\d+", r) for r in runs if not (skip_dates and _DATE_SHAPED.match(r))]
 
 
+def _digit_like(v: pd.Series) -> pd.Series:
+    """Values shaped like a digit identifier (separated digit groups) and not like a date."""
+    out = v.str.fullmatch(_DIGIT_LIKE).fillna(False).astype(bool)
+    return out & ~v.str.match(_DATE_SHAPED.pattern).fillna(False).astype(bool)
+
+
 def _text_columns(frame: pd.DataFrame) -> list[str]:
     return [
         c
@@ -213,9 +221,11 @@ def scan_release(
     frame = release.frame
     ent = alignment.row_entity
     S = keys.table
-    text_keys = set(S.loc[S["category"] == "text", "key"])
-    digit_keys = set(S.loc[S["category"] == "digits", "key"])
-    all_keys = set(S["key"])
+    keys_arr = S["key"].to_numpy(dtype=object)  # iterating an Arrow-backed column is slow
+    cat = S["category"].to_numpy(dtype=object)
+    text_keys = set(keys_arr[cat == "text"])
+    digit_keys = set(keys_arr[cat == "digits"])
+    all_keys = set(keys_arr)
     all_index, digit_index = key_index(all_keys), key_index(digit_keys)
     searcher = Searcher(text_keys, digit_keys, min_substring_len)
     hits: list[pd.DataFrame] = []
@@ -226,9 +236,8 @@ def scan_release(
     T = pd.concat(triples, ignore_index=True) if triples else pd.DataFrame(columns=["entity", "value", "column"])
     exact = T[member(T["value"], all_index)]
     hits.append(exact.assign(key=exact["value"], channel="exact", numeric=False))
-    digit_like = T["value"].str.fullmatch(_DIGIT_LIKE).fillna(False).astype(bool)
-    digit_like &= ~T["value"].str.match(_DATE_SHAPED.pattern).fillna(False).astype(bool)
-    dl = T[digit_like.to_numpy()].assign(key=lambda d: d["value"].str.replace(r"\D", "", regex=True))
+    digit_like = on_distinct(T["value"], _digit_like)
+    dl = T[digit_like.to_numpy()].assign(key=lambda d: digits(d["value"]))
     dl = dl[member(dl["key"], digit_index) & (dl["key"] != dl["value"]).to_numpy()]
     hits.append(dl.assign(channel="exact", numeric=False))
     distinct = pd.unique(T["value"].to_numpy())

@@ -43,6 +43,7 @@ from privhealth.anon.attacks.common import (
     field_keys,
     int_text,
     norm_text,
+    on_distinct,
     share,
 )
 from privhealth.anon.transforms import RESTRICTED_ZIP3
@@ -102,7 +103,21 @@ class LinkPlan:
 
 
 def _spec_column(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
-    """Per released label: its pattern spec and its comparison key."""
+    """Per released label: its pattern spec and its comparison key (worked out once per label)."""
+    if kind not in ("zip", "date"):
+        return _spec_labels(text, kind)
+    def per_label(u: pd.Series) -> pd.DataFrame:
+        specs, keys = _spec_labels(u, kind)
+        spec_col = np.empty(len(specs), dtype=object)
+        spec_col[:] = specs
+        return pd.DataFrame({"spec": spec_col, "key": keys.to_numpy(dtype=object)}, index=u.index)
+
+    both = on_distinct(text, per_label)
+    keys = pd.Series(both["key"].to_numpy(dtype=object), index=text.index).astype(text.dtype)
+    return list(both["spec"]), keys
+
+
+def _spec_labels(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
     specs: list[tuple] = [("exact",)] * len(text)
     keys = text.copy()
     if kind == "zip":
@@ -182,6 +197,13 @@ def render(kind: str, spec: tuple, values: pd.Series, zero_restricted: bool = Fa
 
 def age_intervals(col: pd.Series, top_code: float) -> tuple[np.ndarray, np.ndarray]:
     """Released age → [lo, hi] in years per patient (-inf/inf where it constrains nothing)."""
+    if pd.api.types.is_numeric_dtype(col):
+        return _age_intervals(col, top_code)
+    both = on_distinct(col, lambda u: pd.DataFrame(np.stack(_age_intervals(u, top_code), axis=1)))
+    return both[0].to_numpy(), both[1].to_numpy()
+
+
+def _age_intervals(col: pd.Series, top_code: float) -> tuple[np.ndarray, np.ndarray]:
     n = len(col)
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
     if pd.api.types.is_numeric_dtype(col):
