@@ -129,25 +129,30 @@ def run(quick: bool = False) -> Section:
     adult = adult.reset_index(drop=True)
     reps = (1, 2) if quick else (1, 10, 100)
     limit = 20.0 if quick else 30.0
+    # raw Adult is the reference: there pycanon gets longer, so its values are compared
+    first_limit = 20.0 if quick else 150.0
     models = _models()
     rows: list[list[Any]] = []
-    ratios: dict[tuple[str, int], tuple[float, float | None, bool]] = {}  # ours, peer, measured
+    # (model, x) -> ours s, pycanon s, measured (or bounded), the limit that bounds it
+    ratios: dict[tuple[str, int], tuple[float, float | None, bool, float]] = {}
     agreed: list[bool] = []
-    stopped: dict[str, int] = {}  # model -> first replication at which pycanon hit the limit
+    stopped: dict[str, tuple[int, float]] = {}  # model -> (replication, limit) where pycanon stopped
     for times in reps:
         df = replicate(adult, times)
         repeat = 3 if times >= 100 else 5
         for m in models:
+            lim = first_limit if times == 1 else limit
             skip, bound = None, m.name in stopped
             if bound:
-                skip = f"not run (> {limit:g} at x{stopped[m.name]})"
+                at, lim = stopped[m.name]
+                skip = f"not run (> {lim:g} at x{at})"
             elif quick and m.distance == "ordered":
                 skip = "not run in quick mode"
-            row, t_ours, t_peer, agree = _row(m, df, f"raw x{times}", repeat, limit, skip, bound)
+            row, t_ours, t_peer, agree = _row(m, df, f"raw x{times}", repeat, lim, skip, bound)
             rows.append(row)
-            ratios[(m.name, times)] = (t_ours, t_peer, skip is None or bound)
+            ratios[(m.name, times)] = (t_ours, t_peer, skip is None or bound, lim)
             if t_peer is None and skip is None:
-                stopped[m.name] = times
+                stopped[m.name] = (times, lim)
             if agree is not None:
                 agreed.append(agree)
         del df
@@ -169,13 +174,13 @@ def run(quick: bool = False) -> Section:
     for m in models:
         parts, ok, unmeasured = [], True, False
         for times in reps[:2]:
-            t_ours, t_peer, measured = ratios[(m.name, times)]
+            t_ours, t_peer, measured, lim = ratios[(m.name, times)]
             if not measured:
                 parts.append(f"x{times} not run")
                 unmeasured = True
                 continue
-            r = (t_peer if t_peer is not None else limit) / t_ours
-            parts.append(f"x{times} {ratio(t_peer, t_ours, limit)}")
+            r = (t_peer if t_peer is not None else lim) / t_ours
+            parts.append(f"x{times} {ratio(t_peer, t_ours, lim)}")
             ok &= r >= TARGET
         why = ""
         if m.name == "k-anonymity" and not ok:
@@ -193,8 +198,10 @@ def run(quick: bool = False) -> Section:
         f"warm-up of `privhealth.anon.privacy.measure(..., per_class=False)`; for l and t that one "
         "call computes k, distinct and entropy l, the EMD and KL of the attribute together, so "
         f"those rows time more than the model alone. pycanon {_version('pycanon')} on a 0..n-1 index, in a forked "
-        f"child stopped after {limit:g} s (\"> {limit:g}\", ratio then a lower bound); a model "
-        "stopped at one size is not run at larger ones.\n",
+        f"child stopped after {first_limit:g} s on raw x1 (the issue's reference, so that its "
+        f"values are compared) and {limit:g} s elsewhere (\"> limit\": the ratio is then a lower "
+        "bound); a model stopped at one size is not run at larger ones, where that limit still "
+        "bounds its time from below.\n",
         table(["model", "data", "rows", "classes", "ours s", "pycanon s", "ratio pycanon/ours",
                "values (ours / pycanon)", "values agree"], rows),
         "Reading the table:\n",
