@@ -1,8 +1,9 @@
 """No raw identifier or secret anywhere the framework writes (docs/security.md).
 
 Runs the default experiment and a small sweep through the command line, then scans every
-file they left — the MLflow store and artifacts, Hydra's output folders, the caches and
-reports — for every raw direct-identifier value of the input cohort and for the key.
+file they left — the MLflow store and artifacts, Hydra's output folders, the caches
+(releases, risk assessments, raw-data model results) and reports — for every raw
+direct-identifier value of the input cohort and for the key.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def test_the_runs_wrote_the_expected_places(written):
     names = {p.name for p in files}
     assert "mlflow.db" in names
     assert any(p.suffix == ".parquet" for p in files)  # the release cache
+    cache = [p for p in files if ".cache" in p.parts]
+    assert any("risk" in p.parts and p.suffix == ".json" for p in cache)  # the risk cache is scanned
+    assert any("raw_results" in p.parts and p.suffix == ".json" for p in cache)
     assert any("multirun" in p.parts for p in files) and any(".hydra" in p.parts for p in files)
     assert any(p.name == "report.json" and "risk" in p.parts for p in files)
 

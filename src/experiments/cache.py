@@ -1,9 +1,11 @@
-"""Content-addressed caches for anonymized releases and raw-data model results.
+"""Content-addressed caches for anonymized releases, their risk assessments and raw-data model results.
 
 Safe under parallel jobs and crashes.
 
 Runs of a sweep that differ only in the model share one anonymization: the release is
-stored under a fingerprint of (input data, anonymization config, seed). Writers take a
+stored under a fingerprint of (input data, anonymization config, key, seed), and its risk
+assessment (metrics and JSON report only) under that plus the attack config and a hash of
+the attack code. Writers take a
 per-entry file lock, so two jobs asking for the same entry compute it once; entries are
 written to a temporary file and renamed into place (atomic on POSIX), so a job killed
 mid-write never leaves a corrupt entry. Raw data is never cached: the cache refuses a
@@ -231,3 +233,92 @@ class ResultCache:
             result = compute()
             atomic_write_text(path, json.dumps(result_to_dict(result), default=float))
             return result, False
+
+
+# ---------------------------------------------------------------------- risk assessments
+RISK_CODE = ("anon/attacks/*.py", "anon/safe_harbor.py", "data/population.py", "data/identifiers.py")
+_code_fingerprint: str | None = None
+
+
+def risk_code_fingerprint() -> str:
+    """SHA-256 of the attack code's sources, so a cached assessment follows changes to the attacks."""
+    global _code_fingerprint
+    if _code_fingerprint is None:
+        src = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        for path in sorted(p for pattern in RISK_CODE for p in src.glob(pattern)):
+            h.update(path.relative_to(src).as_posix().encode() + b"\x00" + path.read_bytes())
+        _code_fingerprint = h.hexdigest()
+    return _code_fingerprint
+
+
+class CachedRisk:
+    """A risk assessment read back from the cache: what the pipeline logs of a ``RiskReport``."""
+
+    def __init__(self, report: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        self.report = dict(report)
+        self.release_method = str(self.report.get("release_method", ""))
+        self._metrics = {str(k): float(v) for k, v in metrics.items()}
+
+    def metrics(self) -> dict[str, float]:
+        """Flat ``risk/*`` figures, NaN where an attack could not run (as ``RiskReport.metrics``)."""
+        return dict(self._metrics)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (as ``RiskReport.to_dict``): fields, counts and rates, no value."""
+        return json.loads(json.dumps(self.report))
+
+
+def risk_to_json(report: Any) -> str:
+    """A risk assessment's metrics (NaN as null) and JSON report: counts and rates, never a value."""
+    metrics = {k: (v if np.isfinite(v) else None) for k, v in report.metrics().items()}
+    return json.dumps({"format": FORMAT_VERSION, "metrics": metrics, "report": report.to_dict()},
+                      default=str)  # as mlflow.log_dict writes the report artifact
+
+
+def risk_from_json(text: str) -> CachedRisk | None:
+    """The assessment stored by ``risk_to_json``; None when the entry is unreadable or stale."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            return None
+        metrics = {k: float("nan") if v is None else float(v) for k, v in data["metrics"].items()}
+        if not isinstance(data["report"], dict):
+            return None
+        return CachedRisk(data["report"], metrics)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+class RiskCache:
+    """Risk assessments of releases as JSON (metrics and report only) under ``root/<key[:2]>/<key>.json``.
+
+    Runs of a sweep that share a release (same data, anonymization, key, seed) and attack
+    config share its assessment. Locked per entry and written atomically like ``ReleaseCache``.
+    """
+
+    def __init__(self, root: str | Path, enabled: bool = True) -> None:
+        self.root = Path(root)
+        self.enabled = enabled
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_compute(self, key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
+        """The cached assessment for ``key``, or ``compute()`` stored under it. Returns (risk, hit)."""
+        if not self.enabled:
+            return compute(), False
+        path = self.root / key[:2] / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_suffix(".lock")), timeout=3600):
+            if path.is_file():
+                try:
+                    cached = risk_from_json(path.read_text())
+                except OSError:
+                    cached = None
+                if cached is not None:
+                    self.hits += 1
+                    return cached, True  # unreadable or stale entries fall through and are rewritten
+            risk = compute()
+            self.misses += 1
+            atomic_write_text(path, risk_to_json(risk))
+            return risk, False

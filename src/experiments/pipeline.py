@@ -4,8 +4,9 @@ One call of ``run_pipeline`` is one Hydra job. It logs one MLflow run per model 
 holding the release's privacy metrics and the model's raw and released scores), nested
 under the sweep's parent run in a multirun, or under an invocation run when one job
 trains several models. Stages are timed; the anonymized release is cached by a
-fingerprint of (input data, anonymization config, key, seed) so a grid that varies only
-the model anonymizes once.
+fingerprint of (input data, anonymization config, key, seed), and its risk assessment by
+that plus the attack config, so a grid that varies only the model anonymizes and attacks
+each release once.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
 from privhealth.experiments import artifacts
 from privhealth.experiments.cache import (
+    CachedRisk,
     ReleaseCache,
     ResultCache,
+    RiskCache,
     config_fingerprint,
     dataset_fingerprint,
+    risk_code_fingerprint,
 )
 from privhealth.experiments.tracking import (
     ensure_experiment,
@@ -83,8 +87,9 @@ class PipelineResult:
     metrics: dict[str, float]
     models: list[ModelOutcome]
     timings: dict[str, float] = field(default_factory=dict)
-    risk: RiskReport | None = None
+    risk: RiskReport | CachedRisk | None = None
     cache_hit: bool = False
+    risk_hit: bool = False
     run_ids: list[str] = field(default_factory=list)
 
 
@@ -157,6 +162,15 @@ def anonymize(
     )
     release, hit = cache.get_or_compute(key, lambda: anonymizer.anonymize(dataset))
     return release, hit, key
+
+
+def assess(
+    cfg: DictConfig, dataset: Dataset, release: Release, release_key: str, cache: RiskCache
+) -> tuple[RiskReport | CachedRisk, bool]:
+    """The release's risk assessment: from the cache (same release, attack config and code), or run."""
+    attack_cfg = OmegaConf.to_container(cfg.attack, resolve=True)
+    key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, risk_code_fingerprint())
+    return cache.get_or_compute(key, lambda: assess_release(dataset, release, None, attack_cfg))
 
 
 def measure_release(cfg: DictConfig, release: Release) -> PrivacyReport:
@@ -260,6 +274,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     cache_root = Path(str(cfg.paths.cache))
     releases = ReleaseCache(cache_root / "releases", enabled=bool(cfg.cache.enabled))
     raw_results = ResultCache(cache_root / "raw_results", enabled=bool(cfg.cache.enabled))
+    risks = RiskCache(cache_root / "risk", enabled=bool(cfg.cache.enabled))
     single = len(models) == 1
     full_cfg = redact_config(OmegaConf.to_container(cfg, resolve=True))
     anon_name = str(cfg.anon.get("name") or str(cfg.anon.get("_target_", "anon")).rsplit(".", 1)[-1])
@@ -287,14 +302,16 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         with timer("measure"):
             report = measure_release(cfg, release)
         metrics = privacy_metrics(report, release)
-        risk = None
+        risk, risk_hit = None, False
         if cfg.get("attack") is not None:
             with timer("attack"):
-                risk = assess_release(dataset, release, None, OmegaConf.to_container(cfg.attack, resolve=True))
+                risk, risk_hit = assess(cfg, dataset, release, release_key, risks)
             metrics.update(risk.metrics())
+            metrics["cache/risk_hit"] = float(risk_hit)
         metrics["cache/release_hit"] = float(hit)
         mlflow.log_metrics(finite(metrics))
-        result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit, risk=risk)
+        result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit,
+                                risk=risk, risk_hit=risk_hit)
         artifacts.log_release_artifacts(result, full_cfg)
         result.run_ids.append(job.info.run_id)
 
