@@ -153,3 +153,12 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
+
+
+def cli(run: Callable[..., Section], doc: str | None) -> None:
+    """The ``main()`` of a benchmark script: ``--quick`` for tiny sizes, the section printed."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, not the speed")
+    print(run(quick=ap.parse_args().quick).markdown())

@@ -14,7 +14,6 @@ count over their released QI values: ours has one row per record, anonypy one ro
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 from _common import (
     ADULT_QI,
     Section,
+    cli,
     fmt_s,
     load_adult,
     machine_line,
@@ -138,9 +138,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    print(run(quick=ap.parse_args().quick).markdown())
+    cli(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ finishes every model, so the values are compared there too.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import pandas as pd
 from _common import (
     ADULT_QI,
     Section,
+    cli,
     fmt_s,
     load_adult,
     machine_line,
@@ -223,9 +223,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    print(run(quick=ap.parse_args().quick).markdown())
+    cli(run, __doc__)
 
 
 if __name__ == "__main__":

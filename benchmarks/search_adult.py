@@ -13,13 +13,12 @@ of search on a machine like this one.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ADULT_QI, Section, load_adult, table, timed, verdict
+from _common import ADULT_QI, Section, cli, load_adult, table, timed, verdict
 
 from privhealth.anon.criteria import KAnonymity, TCloseness, bind
 from privhealth.anon.privacy import measure
@@ -87,9 +86,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    print(run(quick=ap.parse_args().quick).markdown())
+    cli(run, __doc__)
 
 
 if __name__ == "__main__":

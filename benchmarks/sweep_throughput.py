@@ -22,7 +22,6 @@ no inference timing, a 20,000-candidate pseudonym-reversal dictionary (a smoke t
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, Section, machine_line, table, verdict
+from _common import REPO, Section, cli, machine_line, table, verdict
 
 KEY = "bench-key-0123456789abcdef0123456789"
 CACHE_METRICS = ("cache/release_hit", "cache/risk_hit")
@@ -195,9 +194,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    print(run(quick=ap.parse_args().quick).markdown())
+    cli(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -219,20 +219,40 @@ class ResultCache:
     def get_or_compute(self, key: str, compute: Callable[[], TaskResult]) -> tuple[TaskResult, bool]:
         if not self.enabled:
             return compute(), False
-        path = self.root / key[:2] / f"{key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_suffix(".lock")), timeout=3600):
-            if path.is_file():
-                try:
-                    data = json.loads(path.read_text())
-                    if data.get("format") == FORMAT_VERSION:
-                        self.hits += 1
-                        return result_from_dict(data), True
-                except (OSError, ValueError, KeyError, TypeError):
-                    pass  # unreadable entry: recompute and overwrite
-            result = compute()
-            atomic_write_text(path, json.dumps(result_to_dict(result), default=float))
-            return result, False
+        result, hit = json_entry(self.root, key, _result_from_text, compute,
+                                 lambda r: json.dumps(result_to_dict(r), default=float))
+        self.hits += hit
+        return result, hit
+
+
+def _result_from_text(text: str) -> TaskResult | None:
+    try:
+        data = json.loads(text)
+        return result_from_dict(data) if data.get("format") == FORMAT_VERSION else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def json_entry(root: Path, key: str, load: Callable[[str], Any], compute: Callable[[], Any],
+               dump: Callable[[Any], str]) -> tuple[Any, bool]:
+    """A JSON cache entry under ``root``: ``load`` of the stored text, or ``compute()`` written atomically.
+
+    Locked per entry so concurrent jobs compute it once; an entry ``load`` rejects (``None``:
+    unreadable, another format) is recomputed and overwritten. Returns (value, hit).
+    """
+    path = root / key[:2] / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_suffix(".lock")), timeout=3600):
+        if path.is_file():
+            try:
+                cached = load(path.read_text())
+            except OSError:
+                cached = None
+            if cached is not None:
+                return cached, True
+        value = compute()
+        atomic_write_text(path, dump(value))
+        return value, False
 
 
 # ---------------------------------------------------------------------- risk assessments
@@ -307,18 +327,7 @@ class RiskCache:
         """The cached assessment for ``key``, or ``compute()`` stored under it. Returns (risk, hit)."""
         if not self.enabled:
             return compute(), False
-        path = self.root / key[:2] / f"{key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_suffix(".lock")), timeout=3600):
-            if path.is_file():
-                try:
-                    cached = risk_from_json(path.read_text())
-                except OSError:
-                    cached = None
-                if cached is not None:
-                    self.hits += 1
-                    return cached, True  # unreadable or stale entries fall through and are rewritten
-            risk = compute()
-            self.misses += 1
-            atomic_write_text(path, risk_to_json(risk))
-            return risk, False
+        risk, hit = json_entry(self.root, key, risk_from_json, compute, risk_to_json)
+        self.hits += hit
+        self.misses += not hit
+        return risk, hit
