@@ -169,3 +169,22 @@ def test_pipeline_metrics_are_identical_with_and_without_the_cache(tmp_path):
     assert same_metrics(compared(first), compared(second))
     assert same_metrics(compared(first), compared(off))
     assert as_json(first.risk) == as_json(second.risk) == as_json(off.risk)
+
+
+def test_keys_follow_the_anonymizer_and_attack_code(job, tmp_path, monkeypatch):
+    """An edit of src/anon/ (or of the attacks) must not be answered from an older entry."""
+    from privhealth.experiments import pipeline
+
+    _, cfg, dataset, release, release_key = job
+    off = ReleaseCache(tmp_path / "rel", enabled=False)
+    cache = RiskCache(tmp_path / "risk")
+    assess(cfg, dataset, release, release_key, cache)
+    real = pipeline.code_fingerprint
+    monkeypatch.setattr(pipeline, "code_fingerprint",
+                        lambda patterns: "edited" if patterns == pipeline.ANON_CODE else real(patterns))
+    _, _, edited_key = anonymize(cfg, dataset, off, make_anonymizer(cfg))
+    assert edited_key != release_key
+    monkeypatch.setattr(pipeline, "code_fingerprint",
+                        lambda patterns: "edited" if patterns == pipeline.RISK_CODE else real(patterns))
+    _, hit = assess(cfg, dataset, release, release_key, cache)
+    assert not hit and len(entries(cache)) == 2

@@ -3,9 +3,9 @@
 Safe under parallel jobs and crashes.
 
 Runs of a sweep that differ only in the model share one anonymization: the release is
-stored under a fingerprint of (input data, anonymization config, key, seed), and its risk
-assessment (metrics and JSON report only) under that plus the attack config and a hash of
-the attack code. Writers take a
+stored under a fingerprint of (input data, anonymization config, key, seed, anonymizer
+code), and its risk assessment (metrics and JSON report only) under that plus the attack
+config and a hash of the attack code. Writers take a
 per-entry file lock, so two jobs asking for the same entry compute it once; entries are
 written to a temporary file and renamed into place (atomic on POSIX), so a job killed
 mid-write never leaves a corrupt entry. Raw data is never cached: the cache refuses a
@@ -14,6 +14,7 @@ release produced without anonymization.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -256,20 +257,18 @@ def json_entry(root: Path, key: str, load: Callable[[str], Any], compute: Callab
 
 
 # ---------------------------------------------------------------------- risk assessments
+ANON_CODE = ("anon/*.py",)
 RISK_CODE = ("anon/attacks/*.py", "anon/safe_harbor.py", "data/population.py", "data/identifiers.py")
-_code_fingerprint: str | None = None
 
 
-def risk_code_fingerprint() -> str:
-    """SHA-256 of the attack code's sources, so a cached assessment follows changes to the attacks."""
-    global _code_fingerprint
-    if _code_fingerprint is None:
-        src = Path(__file__).resolve().parents[1]
-        h = hashlib.sha256()
-        for path in sorted(p for pattern in RISK_CODE for p in src.glob(pattern)):
-            h.update(path.relative_to(src).as_posix().encode() + b"\x00" + path.read_bytes())
-        _code_fingerprint = h.hexdigest()
-    return _code_fingerprint
+@functools.cache
+def code_fingerprint(patterns: tuple[str, ...]) -> str:
+    """SHA-256 of the package sources matching ``patterns``, so cached entries follow code changes."""
+    src = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(p for pattern in patterns for p in src.glob(pattern)):
+        h.update(path.relative_to(src).as_posix().encode() + b"\x00" + path.read_bytes())
+    return h.hexdigest()
 
 
 class CachedRisk:

@@ -4,9 +4,9 @@ One call of ``run_pipeline`` is one Hydra job. It logs one MLflow run per model 
 holding the release's privacy metrics and the model's raw and released scores), nested
 under the sweep's parent run in a multirun, or under an invocation run when one job
 trains several models. Stages are timed; the anonymized release is cached by a
-fingerprint of (input data, anonymization config, key, seed), and its risk assessment by
-that plus the attack config, so a grid that varies only the model anonymizes and attacks
-each release once.
+fingerprint of (input data, anonymization config, key, seed, anonymizer code), and its
+risk assessment by that plus the attack config and attack code, so a grid that varies only
+the model anonymizes and attacks each release once.
 """
 
 from __future__ import annotations
@@ -35,13 +35,15 @@ from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
 from privhealth.experiments import artifacts
 from privhealth.experiments.cache import (
+    ANON_CODE,
+    RISK_CODE,
     CachedRisk,
     ReleaseCache,
     ResultCache,
     RiskCache,
+    code_fingerprint,
     config_fingerprint,
     dataset_fingerprint,
-    risk_code_fingerprint,
 )
 from privhealth.experiments.tracking import (
     ensure_experiment,
@@ -158,7 +160,8 @@ def anonymize(
     """The release for this job: from the cache, or computed and cached."""
     anon_cfg = OmegaConf.to_container(cfg.anon, resolve=True)
     key = config_fingerprint(
-        CACHE_VERSION, dataset_fingerprint(dataset), anon_cfg, int(cfg.seed), key_fingerprint(cfg)
+        CACHE_VERSION, dataset_fingerprint(dataset), anon_cfg, int(cfg.seed), key_fingerprint(cfg),
+        code_fingerprint(ANON_CODE),
     )
     release, hit = cache.get_or_compute(key, lambda: anonymizer.anonymize(dataset))
     return release, hit, key
@@ -169,7 +172,7 @@ def assess(
 ) -> tuple[RiskReport | CachedRisk, bool]:
     """The release's risk assessment: from the cache (same release, attack config and code), or run."""
     attack_cfg = OmegaConf.to_container(cfg.attack, resolve=True)
-    key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, risk_code_fingerprint())
+    key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, code_fingerprint(RISK_CODE))
     return cache.get_or_compute(key, lambda: assess_release(dataset, release, None, attack_cfg))
 
 
