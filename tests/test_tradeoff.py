@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +17,17 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 from pipeline_helpers import write_key
 
 from privhealth.errors import ConfigError
-from privhealth.experiments.tradeoff import lambda_table, pareto_front, risk_score, utility_score
+from privhealth.experiments.tradeoff import (
+    lambda_table,
+    make_storage,
+    pareto_front,
+    risk_score,
+    utility_score,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "model=logreg", "study.startup_trials=3",
@@ -37,6 +47,21 @@ def tradeoff(root: Path, args: list[str], wait: bool = True, timeout: int = 600)
 
 def load(root: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{root}/optuna.db")
+
+
+def trial_states(root: Path, name: str) -> list[str] | None:
+    """The study's trial states read without writing (an Optuna ``load_study`` may create the schema)."""
+    db = root / "optuna.db"
+    if not db.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+            rows = con.execute(
+                "SELECT t.state FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = ?",
+                (name,)).fetchall()
+    except sqlite3.OperationalError:  # no tables yet, or the child holds the write lock
+        return None
+    return [r[0] for r in rows]
 
 
 def test_utility_and_risk_definitions():
@@ -100,16 +125,12 @@ def test_interrupted_study_resumes(tmp_path):
     args = ["study.name=resume", "study.n_trials=4"]
     proc = tradeoff(tmp_path, args, wait=False)
     deadline = time.time() + 300
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
-        if (tmp_path / "optuna.db").exists():
-            try:
-                s = load(tmp_path, "resume")
-            except Exception:  # the child may still be creating the store or the study
-                continue
-            states = [t.state for t in s.trials]
-            if optuna.trial.TrialState.COMPLETE in states and optuna.trial.TrialState.RUNNING in states:
-                break
+        states = trial_states(tmp_path, "resume") or []
+        if "COMPLETE" in states and "RUNNING" in states:
+            break
+    assert proc.poll() is None, (proc.returncode, (tmp_path / "tradeoff.stderr").read_text()[-3000:])
     os.killpg(proc.pid, signal.SIGKILL)  # mid-trial
     proc.wait()
     s = load(tmp_path, "resume")
@@ -137,3 +158,22 @@ def test_two_workers_share_one_study(tmp_path):
     runs = {t.user_attrs["run_id"] for t in done}
     assert len(runs) == 4  # no trial run twice
     assert np.all(np.diff(sorted(t.number for t in done)) == 1)
+
+
+def _open_fresh_store(url: str) -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    cfg = OmegaConf.create({"storage": url, "heartbeat_interval": None})
+    optuna.create_study(study_name="race", storage=make_storage(cfg, Path(".")), load_if_exists=True)
+
+
+def test_processes_opening_a_fresh_store_together_all_succeed(tmp_path):
+    """Optuna creates the schema check-then-create; a reader opening the store at that moment must not kill a worker."""
+    ctx = multiprocessing.get_context("fork")
+    for i in range(8):
+        url = f"sqlite:///{tmp_path}/store{i}.db"
+        procs = [ctx.Process(target=_open_fresh_store, args=(url,)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 4, f"store {i}"

@@ -31,6 +31,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from typing import Any
 import hydra
 import optuna
 import pandas as pd
+import sqlalchemy.exc
 from filelock import FileLock
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
@@ -139,12 +141,34 @@ def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     hb = study.get("heartbeat_interval")
-    return optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=int(hb) if hb else None,
-        grace_period=int(study.get("grace_period") or 0) or None if hb else None,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2) if hb else None,
-    )
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=int(hb) if hb else None,
+                grace_period=int(study.get("grace_period") or 0) or None if hb else None,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2) if hb else None,
+            )
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as exc:
+            # Optuna creates the schema check-then-create: a second process (another worker, a
+            # dashboard, a script reading the study) opening a fresh store at the same moment makes
+            # this one fail with "table ... already exists" or a duplicate schema-version row.
+            # The schema is there now: open again.
+            if attempt == STORAGE_ATTEMPTS or not _creation_race(exc):
+                raise
+            time.sleep(0.2 * attempt)
+
+
+STORAGE_ATTEMPTS = 5
+
+
+def _creation_race(exc: Exception) -> bool:
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True  # the only rows written on opening are the schema version's
+    msg = str(exc).lower()
+    return "already exists" in msg or "database is locked" in msg
 
 
 class Gate:
@@ -159,6 +183,7 @@ class Gate:
         self.lock: FileLock | None = None
         for prefix in ("sqlite:///", "journal:///"):
             if url.startswith(prefix):
+                Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
                 self.lock = FileLock(url[len(prefix):] + ".lock", timeout=3600)
         self.held = False
 
@@ -275,8 +300,12 @@ def compose_trial(base: Sequence[str], trial_overrides: Sequence[str]) -> DictCo
 
 def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
     """One worker: runs trials until the study holds ``study.n_trials``; returns how many it ran."""
-    study = open_study(cfg)
     gate = Gate(cfg.study)
+    gate.acquire()  # workers starting together would race to create the store's schema
+    try:
+        study = open_study(cfg)
+    finally:
+        gate.release()
     mode = str(cfg.study.mode)
     ran = 0
     gate.acquire()
