@@ -73,3 +73,20 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
         assert ma.anon.metrics == mb.anon.metrics
         assert ma.raw.metrics == mb.raw.metrics
         assert ma.anon.ci == mb.anon.ci
+
+
+def test_the_pseudonym_key_does_not_change_any_metric(tmp_path):
+    """Pseudonyms are labels: another key must give the same release metrics and the same models."""
+    results = []
+    for i, secret in enumerate(("first-key-0123456789abcdef012345", "other-key-zyxwvutsrqponmlkjihgf")):
+        root = tmp_path / f"k{i}"
+        write_key(root).write_text(secret)
+        cfg = compose_cfg(root, ["cache.enabled=false", "model=[logreg,rf,xgboost]"])
+        results.append(run_pipeline(cfg))
+    a, b = results
+    ent = a.release.schema.entity
+    assert not a.release.frame[ent].equals(b.release.frame[ent])  # the pseudonyms did differ
+    assert a.metrics == b.metrics
+    for ma, mb in zip(a.models, b.models, strict=True):
+        assert ma.anon.metrics == mb.anon.metrics, ma.name
+        assert ma.anon.ci == mb.anon.ci, ma.name

@@ -70,6 +70,19 @@ def test_window_counts_from_first_observed_bloc_in_any_row_order(cohort):
     )
 
 
+def test_relabelled_patients_give_the_same_matrices(cohort):
+    """A pseudonym key only relabels patients: it must not reorder them (models see row order)."""
+    df, schema = cohort
+    pipe = FeaturePipeline(schema).fit(df)
+    ids = df[schema.entity].unique()
+    relabel = dict(zip(ids, [f"p{h:08x}" for h in np.random.default_rng(1).permutation(len(ids))], strict=True))
+    renamed = df.assign(**{schema.entity: df[schema.entity].map(relabel)})
+    for kind in ("tabular", "sequence"):
+        a, b = pipe.transform(df, kind), pipe.transform(renamed, kind)
+        np.testing.assert_array_equal(a.X, b.X)
+        np.testing.assert_array_equal(a.y, b.y)
+
+
 def test_sequence_input_pads_and_repeats_statics(cohort):
     df, schema = cohort
     seq = FeaturePipeline(schema).fit_transform(df, "sequence")

@@ -172,9 +172,32 @@ class MinMaxScaler:
         return out
 
 
+def _patient_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
+    """Patient number per row, patients ordered by their smallest index label.
+
+    Neither the row order nor the identifier values decide it: a shuffled frame gives the same
+    patients in the same order, and so does the same release under another pseudonym key (a
+    release keeps its source's index). Sorting by identifier would let the key reorder the
+    training rows and change every model trained on them.
+    """
+    codes, uniques = pd.factorize(ids, sort=False)
+    n = len(codes)
+    try:
+        by_label = np.argsort(index.to_numpy(), kind="stable")
+    except TypeError:  # labels of mixed types: fall back to row order
+        by_label = np.arange(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_label] = np.arange(n)
+    first = np.full(len(uniques), n, dtype=np.int64)
+    np.minimum.at(first, codes, rank)
+    renumber = np.empty(len(uniques), dtype=np.int64)
+    renumber[np.argsort(first, kind="stable")] = np.arange(len(uniques))
+    return renumber[codes]
+
+
 @dataclass(eq=False)
 class _Window:
-    """Rows of the first ``window_blocs`` blocs, sorted by patient then time, with labels."""
+    """Rows of the first ``window_blocs`` blocs, grouped by patient then time, with labels."""
 
     rows: pd.DataFrame  # window rows, positional index
     codes: np.ndarray  # patient number (0..n-1) of each window row
@@ -312,7 +335,7 @@ class FeaturePipeline:
             raise SchemaError(
                 f"entity column '{self.entity}' has {int(ids.isna().sum())} missing value(s)"
             )
-        codes, _ = pd.factorize(ids, sort=True)
+        codes = _patient_codes(ids, frame.index)
         n_all = int(codes.max()) + 1 if len(codes) else 0
         t, unit = self._time_values(frame)
         order = np.lexsort((t, codes))
