@@ -173,3 +173,10 @@ def test_models_package_imports_no_anonymization_tracking_or_hydra():
                 names = [node.module]
             for n in names:
                 assert not n.startswith(banned), f"{path.name} imports {n}"
+
+
+def test_progress_bar_setting_is_checked():
+    assert DenseNetModel(progress_bar="auto").progress_bar in (True, False)
+    assert DenseNetModel(progress_bar=True).progress_bar is True
+    with pytest.raises(ConfigError, match="progress_bar"):
+        DenseNetModel(progress_bar="sometimes")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import warnings
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
@@ -329,7 +330,7 @@ class LightningModel(ClinicalModel):
         pos_weight: float | None = None,  # weight of positives in the loss (None: 1)
         accelerator: str = "auto",  # GPU when present
         devices: int = 1,
-        progress_bar: bool = True,
+        progress_bar: bool | str = "auto",  # auto: only when stderr is a terminal
         eval_batch_size: int = 8192,
         callbacks: Sequence[Callback] | None = None,  # extra Lightning callbacks
         **common: Any,  # seed, logger
@@ -348,7 +349,11 @@ class LightningModel(ClinicalModel):
             n, "accelerator", accelerator, ("auto", "cpu", "gpu", "cuda", "mps")
         )
         self.devices = check_int(n, "devices", devices)
-        self.progress_bar = bool(progress_bar)
+        self.progress_bar = (
+            sys.stderr.isatty()
+            if check_choice(n, "progress_bar", progress_bar, (True, False, "auto")) == "auto"
+            else bool(progress_bar)
+        )
         self.eval_batch_size = check_int(n, "eval_batch_size", eval_batch_size)
         self.callbacks = list(callbacks or [])
         self._hparams.update(
