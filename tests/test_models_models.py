@@ -14,6 +14,7 @@ from privhealth.errors import ConfigError
 from privhealth.models import build_model, patient_split, retained_utility, train_and_evaluate
 from privhealth.models.features import ModelInput
 from privhealth.models.neural import DenseNet, DenseNetModel, LSTMModel
+from privhealth.models.tabular import RandomForestModel
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf" / "model"
@@ -180,3 +181,18 @@ def test_progress_bar_setting_is_checked():
     assert DenseNetModel(progress_bar=True).progress_bar is True
     with pytest.raises(ConfigError, match="progress_bar"):
         DenseNetModel(progress_bar="sometimes")
+
+
+def test_forest_predictions_are_bit_identical_across_calls_and_threads():
+    """sklearn sums tree votes in thread-finishing order; ours must not depend on threads at all."""
+    rng = np.random.default_rng(3)
+    X = rng.random((4000, 12)).astype(np.float32)
+    y = (X[:, 0] + rng.random(4000) > 1).astype(np.int8)
+    data = ModelInput(X, y, tuple(f"f{i}" for i in range(12)), "tabular")
+    many = RandomForestModel(n_estimators=80, n_jobs=-1).fit(data, data, seed=0)
+    one = RandomForestModel(n_estimators=80, n_jobs=1).fit(data, data, seed=0)
+    first = many.predict_proba(data)
+    for _ in range(3):
+        assert np.array_equal(many.predict_proba(data), first)
+    assert np.array_equal(one.predict_proba(data), first)
+    assert many.estimator_.n_jobs == -1  # restored after predicting

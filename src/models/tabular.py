@@ -150,8 +150,39 @@ class RandomForestModel(_EstimatorModel):
             return 0
         return int(sum(t.tree_.node_count for t in self.estimator_.estimators_))
 
+    def predict_proba(self, data: ModelInput) -> np.ndarray:
+        if self.estimator_ is None:
+            raise RuntimeError(f"model '{self.name}' predicted before fit")
+        self._check_input(data, "prediction")
+        return forest_proba(self.estimator_, data.X, self.n_jobs)
+
     def summary(self) -> str:
         return self._describe(f"{self.n_estimators} trees; parameters = tree nodes in all")
+
+
+def forest_proba(forest: Any, X: np.ndarray, n_jobs: int | None) -> np.ndarray:
+    """P(y=1) from a fitted forest, the same bits on every call.
+
+    scikit-learn adds the trees' votes from several threads in whatever order they finish, so
+    two predictions of one fitted forest differ in the last bit (and a threshold can flip on
+    it). Here each thread takes a slice of rows and sums all trees in their fixed order.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    workers = min(effective_n_jobs(n_jobs), max(1, len(X) // 1000))
+    saved = forest.n_jobs
+    forest.n_jobs = 1
+    try:
+        if workers <= 1:
+            proba = forest.predict_proba(X)
+        else:
+            parts = Parallel(n_jobs=workers, prefer="threads")(
+                delayed(forest.predict_proba)(part) for part in np.array_split(X, workers)
+            )
+            proba = np.concatenate(parts)
+    finally:
+        forest.n_jobs = saved
+    return np.asarray(proba[:, 1], dtype=np.float64)
 
 
 class XGBoostModel(_EstimatorModel):
