@@ -170,6 +170,8 @@ def test_report_writes_every_expected_file_and_claims(paper_store):
     assert cohort["release"].tolist() == ["none", "paper_rules"]
     lam = pd.read_csv(out / "frontier_lambda.csv")
     assert lam["trial"].tolist() == [1, 1, 0]
+    for tex in out.glob("*.tex"):  # compiles with plain pdflatex: Unicode written as LaTeX commands
+        assert tex.read_text().isascii(), tex.name
     md = (out / "paper_report.md").read_text()
     assert "Fig. 5" in md and "Discrepancy" in md and "accuracy 94.6%" in md
     assert "verdict" in proc.stdout and "paper_report.md" in proc.stdout

@@ -100,6 +100,22 @@ def ci_text(lo: float, hi: float) -> str:
     return NOT_MEASURED if math.isnan(lo) or math.isnan(hi) else f"[{lo:.3f}, {hi:.3f}]"
 
 
+# Unicode the tables use, as LaTeX commands: the .tex files then compile with any engine
+# (pdflatex without inputenc/fontenc set-up included). Other characters are left as they are.
+LATEX_UNICODE = {
+    "—": "---", "–": "--", "−": "-", "─": "-", "…": r"\ldots{}", "’": "'", "“": "``", "”": "''",
+    "≥": r"$\geq$", "≤": r"$\leq$", "≠": r"$\neq$", "≈": r"$\approx$", "±": r"$\pm$",
+    "×": r"$\times$", "→": r"$\rightarrow$", "λ": r"$\lambda$", "τ": r"$\tau$",
+    "ε": r"$\varepsilon$", "δ": r"$\delta$", "·": r"$\cdot$", "°": r"$^{\circ}$", "µ": r"$\mu$",
+}
+_LATEX_TABLE = str.maketrans(LATEX_UNICODE)
+
+
+def latex_ascii(tex: str) -> str:
+    """``tex`` with the tables' common Unicode characters written as LaTeX commands."""
+    return tex.translate(_LATEX_TABLE)
+
+
 class Writer:
     """Writes tables (CSV, Markdown, LaTeX), texts and figures under ``out`` and remembers them."""
 
@@ -116,7 +132,7 @@ class Writer:
         md = shown.to_markdown(index=False, disable_numparse=True) if len(shown) else f"({NOT_MEASURED}: empty table)"
         self._path(f"{name}.md").write_text(f"{caption}\n\n{md}\n")
         tex = shown.to_latex(index=False, escape=True, caption=caption, label=f"tab:{name}")
-        self._path(f"{name}.tex").write_text(tex)
+        self._path(f"{name}.tex").write_text(latex_ascii(tex))
         return md
 
     def text(self, name: str, text: str) -> Path:
