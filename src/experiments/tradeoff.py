@@ -129,6 +129,9 @@ def _plain(v: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- storage
+STORAGE_ATTEMPTS = 5  # openings of an RDB store retried after a schema-creation race
+
+
 def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
     """SQLite/RDB storage (with heartbeats, so a dead worker's trial is retried) or a journal file."""
     url = str(study.storage)
@@ -141,9 +144,7 @@ def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     hb = study.get("heartbeat_interval")
-    attempt = 0
-    while True:
-        attempt += 1
+    for attempt in range(1, STORAGE_ATTEMPTS + 1):
         try:
             return optuna.storages.RDBStorage(
                 url,
@@ -159,9 +160,7 @@ def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
             if attempt == STORAGE_ATTEMPTS or not _creation_race(exc):
                 raise
             time.sleep(0.2 * attempt)
-
-
-STORAGE_ATTEMPTS = 5
+    raise AssertionError("unreachable: the last attempt re-raises")
 
 
 def _creation_race(exc: Exception) -> bool:

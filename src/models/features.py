@@ -180,19 +180,13 @@ def _patient_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
     release keeps its source's index). Sorting by identifier would let the key reorder the
     training rows and change every model trained on them.
     """
-    codes, uniques = pd.factorize(ids, sort=False)
-    n = len(codes)
     try:
         by_label = np.argsort(index.to_numpy(), kind="stable")
     except TypeError:  # labels of mixed types: fall back to row order
-        by_label = np.arange(n)
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_label] = np.arange(n)
-    first = np.full(len(uniques), n, dtype=np.int64)
-    np.minimum.at(first, codes, rank)
-    renumber = np.empty(len(uniques), dtype=np.int64)
-    renumber[np.argsort(first, kind="stable")] = np.arange(len(uniques))
-    return renumber[codes]
+        by_label = np.arange(len(ids))
+    codes = np.empty(len(ids), dtype=np.int64)
+    codes[by_label] = pd.factorize(ids.to_numpy()[by_label], sort=False)[0]
+    return codes
 
 
 @dataclass(eq=False)

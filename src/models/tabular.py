@@ -43,7 +43,10 @@ class _EstimatorModel(ClinicalModel):
         if self.estimator_ is None:
             raise RuntimeError(f"model '{self.name}' predicted before fit")
         self._check_input(data, "prediction")
-        return np.asarray(self.estimator_.predict_proba(data.X)[:, 1], dtype=np.float64)
+        return self._proba(data.X)
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator_.predict_proba(X)[:, 1], dtype=np.float64)
 
     def _describe(self, what: str) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self._hparams.items())
@@ -150,11 +153,8 @@ class RandomForestModel(_EstimatorModel):
             return 0
         return int(sum(t.tree_.node_count for t in self.estimator_.estimators_))
 
-    def predict_proba(self, data: ModelInput) -> np.ndarray:
-        if self.estimator_ is None:
-            raise RuntimeError(f"model '{self.name}' predicted before fit")
-        self._check_input(data, "prediction")
-        return forest_proba(self.estimator_, data.X, self.n_jobs)
+    def _proba(self, X: np.ndarray) -> np.ndarray:
+        return forest_proba(self.estimator_, X, self.n_jobs)
 
     def summary(self) -> str:
         return self._describe(f"{self.n_estimators} trees; parameters = tree nodes in all")
