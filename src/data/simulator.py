@@ -25,6 +25,7 @@ from scipy.signal import lfilter
 from scipy.special import ndtr
 
 from privhealth.data import identifiers as ids
+from privhealth.data import latent
 from privhealth.data.mdp import load_mdp, occupancy, rollout
 from privhealth.data.mimic import (
     DAYS_PER_YEAR,
@@ -33,7 +34,6 @@ from privhealth.data.mimic import (
     mimictable_dataset,
 )
 from privhealth.data.reference import (
-    ELIXHAUSER,
     FEATURES_47,
     FLUID_BIN_EDGES,
     REF,
@@ -48,6 +48,9 @@ attach_identifiers = ids.attach_identifiers  # re-exported: identities for a rea
 RANDOM_EFFECT_SHARE = 0.5  # share of within-state variance that is constant per patient
 AR_COEF = 0.6  # lag-1 autocorrelation of the per-bloc part of the noise
 GROUP_SHARE = 0.6  # share of noise common to physiologically linked features
+FRAILTY = 1.0  # default tilt strength (0: the pure MDP); see latent.chain_thetas and docs/data.md
+FRAILTY_STATE_CORR = 0.95  # correlation of frailty with the visited states' severity score
+FRAILTY_OFFSET = -0.6  # θ_end shift keeping 90-day mortality near the published cohort's
 VAR_FLOOR = 0.05  # least within-state variance (z units) when centres already explain ~all
 BLOC_SECONDS = 4 * 3600
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -105,15 +108,6 @@ def _log_uniform(
     return np.where(bins > 0, np.exp(lo + (hi - lo) * rng.random(bins.shape)), 0.0)
 
 
-def _elixhauser(age: np.ndarray, died: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """van Walraven-weighted Elixhauser score from simulated comorbidity flags (older/dying: more)."""
-    risk = np.exp(0.35 * np.clip((age - 65) / 16, -2, 2) + 0.5 * (died - 0.22))
-    score = np.zeros(len(age), dtype=np.int64)
-    for _, weight, prevalence in ELIXHAUSER:  # 30 comorbidities, each vectorised over patients
-        score += weight * (rng.random(len(age)) < np.minimum(prevalence * risk, 0.95))
-    return score
-
-
 def _outcomes(died: np.ndarray, extra_steps: np.ndarray, rng: np.random.Generator) -> dict:
     """Hospital-death flags and the delay (hours) from the last recorded bloc to discharge or death."""
     n = len(died)
@@ -131,6 +125,16 @@ def _outcomes(died: np.ndarray, extra_steps: np.ndarray, rng: np.random.Generato
     }
 
 
+def chain_thetas(frailty: float) -> tuple[tuple[float, float, float], ...]:
+    """(θ_state, curvature, θ_end) of each frailty bin's chain (``((0, 0, 0),)``: the pure MDP).
+
+    ``frailty`` scales both tilts: the state correlation is ``FRAILTY_STATE_CORR * min(frailty, 1)``.
+    """
+    if frailty == 0:
+        return ((0.0, 0.0, 0.0),)
+    return latent.chain_thetas(float(frailty), FRAILTY_STATE_CORR * min(frailty, 1.0), FRAILTY_OFFSET)
+
+
 def _validate_args(n_patients: int, max_blocs: int, hard_cap: int) -> None:
     if not isinstance(n_patients, int | np.integer) or n_patients < 1:
         raise ConfigError(f"simulate_cohort: n_patients must be a positive integer, got {n_patients!r}")
@@ -138,6 +142,12 @@ def _validate_args(n_patients: int, max_blocs: int, hard_cap: int) -> None:
         raise ConfigError(f"simulate_cohort: max_blocs must be a positive integer, got {max_blocs!r}")
     if hard_cap < max_blocs:
         raise ConfigError("simulate_cohort: hard_cap must be at least max_blocs")
+
+
+def _validate_frailty(frailty: float) -> float:
+    if isinstance(frailty, bool) or not isinstance(frailty, int | float) or not 0 <= frailty <= 5:
+        raise ConfigError(f"simulate_cohort: frailty must be a number in [0, 5] (0 = pure MDP), got {frailty!r}")
+    return float(frailty)
 
 
 def _centre(feature: str, states: np.ndarray) -> np.ndarray:
@@ -228,29 +238,36 @@ def simulate_cohort(
     shift_ages_over_89: bool = True,
     hard_cap: int = 500,
     admission_years: tuple[int, int] = ids.ADMISSION_YEARS,
+    frailty: float = FRAILTY,
 ) -> Dataset:
     """Simulate ``n_patients`` ICU stays as a bloc-level MIMICtable Dataset (deterministic per seed).
 
     The frame is what ``load_mimictable`` would return for the same data: MIMICtable columns in
     file order, age in years top-coded at 90, then (if ``identifiers``) synthetic identities.
     ``shift_ages_over_89`` stores ages of 90+ as ~300 years in the raw layout, like MIMIC-III.
+    ``frailty`` is the strength of the per-patient tilt of the MDP (docs/data.md); 0 keeps the
+    pure MDP dynamics. No column except the four outcome columns is drawn from the outcome.
     """
     _validate_args(n_patients, max_blocs, hard_cap)
+    strength = _validate_frailty(frailty)
     n, blocs = int(n_patients), int(max_blocs)
-    r_mdp, r_static, r_feat, r_out, r_time, r_id = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
+    r_mdp, r_static, r_feat, r_out, r_time, r_id, r_latent = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)
     )
-    ro = rollout(n, r_mdp, blocs, hard_cap)
+    lat = latent.draw_latents(n, r_latent)
+    thetas = chain_thetas(strength)
+    group = lat.frailty_bin if len(thetas) > 1 else None
+    ro = rollout(n, r_mdp, blocs, hard_cap, group, thetas)
     mask = np.arange(blocs)[None, :] < ro.n_blocs[:, None]
     st = np.where(mask, ro.states, 0).astype(np.intp)  # padding cells use state 0, dropped later
     act = np.where(mask, ro.actions, 0).astype(np.intp)
 
-    # patient-level attributes, from the first state (binary ones as Bernoulli draws)
+    # patient-level attributes: from the latent variables and the (frailty-tilted) first state
     s0 = st[:, 0]
     gender = (r_static.random(n) < np.clip(_centre("gender", s0) + 0.5, 0, 1)).astype(np.int64)
     p_readm = np.clip(_centre("re_admission", s0) + 0.5, 0, 1)
-    re_admission = (r_static.random(n) < p_readm).astype(np.int64)
-    true_age = _noisy("age", s0, r_static.standard_normal(n), blocs)
+    re_admission = latent.re_admission(p_readm, lat, r_static)
+    true_age = latent.true_age(lat)
     weight = _noisy("Weight_kg", s0, r_static.standard_normal(n), blocs)
 
     v = _physiology(st, r_feat)
@@ -267,7 +284,7 @@ def simulate_cohort(
         "icustayid": stay_ids,
         "gender": gender,
         "age": age_days,
-        "elixhauser": _elixhauser(true_age, ro.died, r_out),
+        "elixhauser": latent.elixhauser(lat, r_static),
         "re_admission": re_admission,
         **_outcomes(ro.died, ro.n_steps - ro.n_blocs, r_out),
         "Weight_kg": weight,
@@ -290,6 +307,7 @@ def simulate_cohort(
         "max_blocs": blocs,
         "mdp": "icu-sepsis dynamics.npz (AI Clinician MDP, Komorowski et al. 2018), clinician policy",
         "reference_scales": "privhealth.data.reference (approximate literature values, not MIMIC)",
+        "frailty": strength,
         "mortality_90d_rate": float(ro.died.mean()),
         "stays_truncated_at_max_blocs": int((ro.n_steps > blocs).sum()),
     }

@@ -45,6 +45,7 @@ from privhealth.experiments.cache import (
     config_fingerprint,
     dataset_fingerprint,
 )
+from privhealth.experiments.ceiling import ceiling_metrics
 from privhealth.experiments.tracking import (
     ensure_experiment,
     git_commit,
@@ -305,6 +306,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         with timer("measure"):
             report = measure_release(cfg, release)
         metrics = privacy_metrics(report, release)
+        metrics.update(ceiling_metrics(cfg))  # task/bayes_*: the simulated cohort's oracle ceiling
         risk, risk_hit = None, False
         if cfg.get("attack") is not None:
             with timer("attack"):

@@ -66,6 +66,9 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
     if shown:
         console.print("risk: " + "  ".join(f"{label}={v:.3f}" for label, v in shown)
                       + "   (docs/risk.md explains each figure)")
+    if "task/bayes_auroc" in m:  # simulated data: the exact oracle ceiling (docs/data.md)
+        console.print(f"Bayes ceiling (oracle, not reachable from noisy values): AUROC={m['task/bayes_auroc']:.3f}  "
+                      f"F1={m['task/bayes_f1']:.3f}  accuracy={m['task/bayes_accuracy']:.3f}")
     console.print(f"MLflow runs: {', '.join(result.run_ids)}")
     uri = str(cfg.tracking.uri)
     if uri.startswith("sqlite:///"):
