@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO, Section, machine_line
 
-BENCHMARKS = ["peers_privacy", "peers_mondrian", "search_adult", "pipeline_scaling",
+BENCHMARKS = ["cohort_calibration", "peers_privacy", "peers_mondrian", "search_adult", "pipeline_scaling",
               "sweep_throughput"]
 NOTES = Path(__file__).resolve().parent / "profiling_notes.md"
 

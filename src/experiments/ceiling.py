@@ -8,7 +8,9 @@ only see noisy values). Runs on other data log nothing here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
 from privhealth.data.ceiling import cached_ceiling
@@ -30,3 +32,30 @@ def ceiling_metrics(cfg: DictConfig) -> dict[str, float]:
     thetas = chain_thetas(float(data.get("frailty", FRAILTY)))
     cache = Path(str(cfg.paths.cache)) if cfg.get("paths") and cfg.cache.get("enabled", True) else None
     return cached_ceiling(thetas, window, cache).metrics()
+
+
+def claim_ceiling(metric: str, claimed: float, row: Any, claims: dict[str, float]) -> tuple[float, str]:
+    """The oracle bound for a paper claim on a model run's metrics, and whether the claim is reachable.
+
+    Accuracy and F1 are bounded by ``task/bayes_accuracy`` / ``task/bayes_f1``; precision and recall
+    are claimed together, so they are bounded through the F1 they imply (their harmonic mean).
+    ``(nan, "")`` where the run logged no ceiling (not simulated data) or the claim has no bound.
+    """
+    key = {"accuracy": "task/bayes_accuracy"}.get(metric, "task/bayes_f1")
+    if metric not in ("accuracy", "f1", "precision", "recall") or row is None:
+        return float("nan"), ""
+    v = row.get(key)
+    if v is None or not np.isfinite(float(v)):
+        return float("nan"), ""
+    bound = float(v)
+    if metric in ("precision", "recall"):
+        p, r = claims.get("precision", claimed), claims.get("recall", claimed)
+        implied = 2 * p * r / (p + r)
+        if implied > bound:
+            return bound, (f"; unreachable on this cohort: the claimed precision and recall imply F1 {implied:.3f}, "
+                           f"above the Bayes ceiling's best F1 {bound:.3f}")
+        return bound, f"; reachable in principle (implied F1 {implied:.3f}, Bayes best F1 {bound:.3f})"
+    name = "best accuracy" if metric == "accuracy" else "best F1"
+    if claimed > bound:
+        return bound, f"; unreachable on this cohort: the Bayes ceiling's {name} is {bound:.3f}"
+    return bound, f"; reachable in principle (Bayes ceiling's {name} {bound:.3f})"
