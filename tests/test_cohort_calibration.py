@@ -99,7 +99,9 @@ def test_calibrated_mortality_and_age(stays):
     auc_age = roc_auc_score(y, stays["age"])
     assert 0.60 <= auc_age <= 0.68
     auc_sofa = roc_auc_score(y, stays["max_sofa"])
-    assert 0.64 <= auc_sofa <= 0.76  # published 0.68 (max SOFA, MIMIC-III Sepsis-3)
+    assert 0.62 <= auc_sofa <= 0.74  # published 0.68 (max SOFA, MIMIC-III Sepsis-3)
+    # the comorbidity score carries its share, not the lion's share (issue 14: it was 0.68 from the label)
+    assert 0.58 <= roc_auc_score(y, stays["elixhauser"]) <= 0.70
 
 
 def test_ceiling_exact_and_frailty_zero_near_066():

@@ -17,8 +17,8 @@ from privhealth.data.mdp import frailty_bin, frailty_bin_means
 from privhealth.data.reference import ELIXHAUSER, REF
 
 AGE_COMORBIDITY_CORR = 0.2  # older patients carry more chronic disease
-FRAILTY_WEIGHTS = {"age": 0.15, "comorbidity": 0.65, "unobserved": 0.05}  # before normalising
-COMORBIDITY_LOG_RISK = 1.5  # log relative prevalence of each comorbidity per SD of burden
+FRAILTY_WEIGHTS = {"age": 0.2, "comorbidity": 0.3, "unobserved": 0.55}  # before normalising
+COMORBIDITY_LOG_RISK = 1.0  # log relative prevalence of each comorbidity per SD of burden
 READMISSION_LOG_ODDS = 0.5  # log odds ratio of re-admission per SD of comorbidity burden
 
 

@@ -26,6 +26,7 @@ from scipy.special import ndtr
 
 from privhealth.data import identifiers as ids
 from privhealth.data import latent
+from privhealth.data import mdp as mdp_module
 from privhealth.data.mdp import load_mdp, occupancy, rollout
 from privhealth.data.mimic import (
     DAYS_PER_YEAR,
@@ -49,7 +50,9 @@ RANDOM_EFFECT_SHARE = 0.5  # share of within-state variance that is constant per
 AR_COEF = 0.6  # lag-1 autocorrelation of the per-bloc part of the noise
 GROUP_SHARE = 0.6  # share of noise common to physiologically linked features
 FRAILTY = 1.0  # default tilt strength (0: the pure MDP); see latent.chain_thetas and docs/data.md
-FRAILTY_STATE_CORR = 0.95  # correlation of frailty with the visited states' severity score
+FRAILTY_STATE_CORR = 0.8  # correlation of frailty with the visited states' severity score
+FRAILTY_END = 1.0  # log odds ratio of death at the end of a stay per unit frailty (x strength)
+FRAILTY_LABS = 1.5  # frailty's share of the patient-level lab/vital deviations (x centre correlation)
 FRAILTY_OFFSET = -0.6  # θ_end shift keeping 90-day mortality near the published cohort's
 VAR_FLOOR = 0.05  # least within-state variance (z units) when centres already explain ~all
 BLOC_SECONDS = 4 * 3600
@@ -71,6 +74,7 @@ PER_BLOC_FEATURES = tuple(
     and f not in ("input_total", "input_4hourly", "output_total")
 )
 _INTEGER = ("GCS", "SOFA", "SIRS")
+SCORES = ("SOFA", "SIRS")  # composite scores: no frailty share in their noise (see _physiology)
 
 
 @lru_cache(maxsize=8)
@@ -132,7 +136,8 @@ def chain_thetas(frailty: float) -> tuple[tuple[float, float, float], ...]:
     """
     if frailty == 0:
         return ((0.0, 0.0, 0.0),)
-    return latent.chain_thetas(float(frailty), FRAILTY_STATE_CORR * min(frailty, 1.0), FRAILTY_OFFSET)
+    corr = FRAILTY_STATE_CORR * min(frailty, 1.0)
+    return latent.chain_thetas(float(frailty) * FRAILTY_END, corr, FRAILTY_OFFSET)
 
 
 def _validate_args(n_patients: int, max_blocs: int, hard_cap: int) -> None:
@@ -162,16 +167,35 @@ def _noisy(feature: str, states: np.ndarray, noise: np.ndarray, blocs: int) -> n
     return np.round(_decode(ref, _centre(feature, states) + sd * noise), ref.decimals)
 
 
-def _physiology(st: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per-bloc vitals and labs (n x blocs), with ordered blood pressures and recomputed ratios."""
+@lru_cache(maxsize=1)
+def severity_loading() -> np.ndarray:
+    """Correlation of each feature's state centre with the severity score h, over d0 (47,)."""
+    m = mdp_module.load_mdp()
+    h, c, w = mdp_module.severity(), m.centres, m.d0
+    hc, cc = h - w @ h, c - w @ c
+    return (w @ (hc[:, None] * cc)) / np.sqrt((w @ hc**2) * (w @ cc**2) + 1e-12)
+
+
+def _physiology(st: np.ndarray, rng: np.random.Generator, frailty: np.ndarray | None = None,
+                loading: float = 0.0) -> dict[str, np.ndarray]:
+    """Per-bloc vitals and labs (n x blocs), with ordered blood pressures and recomputed ratios.
+
+    With ``frailty``, each feature's noise shares a patient-level part ``λ_f frailty`` (λ_f =
+    ``loading`` × the feature centres' correlation with severity), variance kept at 1.
+    """
     n, blocs = st.shape
     group_noise = {g: _autocorrelated(rng, n, blocs) for g in GROUPS}
     group_of = {f: g for g, fs in GROUPS.items() for f in fs}
+    lam = np.clip(loading * severity_loading(), -0.9, 0.9)
+    lam[[FEATURES_47.index(f) for f in SCORES]] = 0.0  # scores follow the state, not the patient
     v: dict[str, np.ndarray] = {}
     for f in PER_BLOC_FEATURES:
         noise = _autocorrelated(rng, n, blocs)
         if f in group_of:
             noise = np.sqrt(GROUP_SHARE) * group_noise[group_of[f]] + np.sqrt(1 - GROUP_SHARE) * noise
+        if frailty is not None:
+            k = lam[FEATURES_47.index(f)]
+            noise = np.sqrt(1 - k**2) * noise + k * frailty[:, None]
         v[f] = _noisy(f, st, noise, blocs)
     p_vent = np.clip(_centre("mechvent", st) + 0.5, 0, 1)  # binary: a copula keeps runs of 0s/1s
     v["mechvent"] = (ndtr(_autocorrelated(rng, n, blocs)) < p_vent).astype(np.int64)
@@ -270,7 +294,7 @@ def simulate_cohort(
     true_age = latent.true_age(lat)
     weight = _noisy("Weight_kg", s0, r_static.standard_normal(n), blocs)
 
-    v = _physiology(st, r_feat)
+    v = _physiology(st, r_feat, lat.frailty if group is not None else None, FRAILTY_LABS)
     _treatment(v, act, r_feat)
     _cumulative_fluids(v, s0, blocs, r_feat)
     _extra_columns(v, r_feat)
