@@ -24,6 +24,8 @@ EXPECTED_METRICS = {
     # models
     "test/auprc", "test/balanced_accuracy", "test/brier", "test/f1_ci_lo", "test/f1_ci_hi",
     "test/baseline_accuracy", "raw/f1", "raw/auroc", "utility/f1_retained", "utility/auroc_retained",
+    # the simulated cohort's exact oracle ceiling (issue 14)
+    "task/bayes_auroc", "task/bayes_f1", "task/bayes_accuracy",
 }
 
 
@@ -54,6 +56,18 @@ def test_one_run_per_model_with_expected_metrics_and_params(finished):
             assert math.isfinite(r.data.metrics[m])
         arts = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert {"config.yaml", "release.json", "privacy", "model", "risk"} <= arts
+
+
+def test_bayes_ceiling_logged_for_the_configured_cohort(finished):
+    """The logged ceiling is the one of the configured frailty and window (docs/data.md)."""
+    from privhealth.data.ceiling import bayes_ceiling
+    from privhealth.data.simulator import chain_thetas
+
+    _, cfg, result = finished
+    expected = bayes_ceiling(chain_thetas(float(cfg.data.frailty)), int(cfg.task.window_blocs))
+    assert result.metrics["task/bayes_auroc"] == pytest.approx(expected.auroc)
+    assert result.metrics["task/bayes_f1"] == pytest.approx(expected.f1)
+    assert 0.8 < expected.auroc < 0.9
 
 
 def test_paper_rules_release_is_measured_per_patient(finished):

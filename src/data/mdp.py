@@ -150,7 +150,7 @@ class Tilted:
     p_death: np.ndarray  # (713,) absorption probability into death under the tilted chain
 
 
-@lru_cache(maxsize=128)
+@lru_cache(maxsize=2 * FRAILTY_BINS)  # ~8 MB a chain: two frailty settings
 def tilted(theta_state: float, curvature: float, theta_end: float) -> Tilted:
     """Each row of the step matrix tilted toward death-prone states (all 0: the MDP itself).
 
