@@ -25,7 +25,7 @@ from privhealth.experiments.tradeoff import lambda_table, pareto_front
 REPO = Path(__file__).resolve().parents[1]
 TINY_SWEEP = [
     "experiment=paper", "anon=none,paper_rules", "model=[logreg,dense]", "data.n_patients=200",
-    "evaluation.n_bootstrap=50", "model.dense.max_epochs=3", "model.dense.progress_bar=false",
+    "evaluation.n_bootstrap=50", "evaluation.folds=2", "model.dense.max_epochs=3", "model.dense.progress_bar=false",
     "evaluation.inference_timing.sizes=[50,200]", "evaluation.inference_timing.repeats=1",
 ]
 EXPECTED = [

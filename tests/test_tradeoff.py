@@ -32,7 +32,7 @@ from privhealth.experiments.tradeoff import (
 REPO = Path(__file__).resolve().parents[1]
 # Dead local workers are found by pid, not by heartbeat: a short grace period would only fail
 # live trials whose heartbeat thread is starved on a loaded CI machine.
-TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "model=logreg", "study.startup_trials=3",
+TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "evaluation.folds=2", "model=logreg", "study.startup_trials=3",
         "study.heartbeat_interval=2", "study.grace_period=30"]
 
 

@@ -178,6 +178,11 @@ def result_to_dict(result: TaskResult) -> dict[str, Any]:
         "task": asdict(result.task),
         "ci_level": result.ci_level,
         "n_bootstrap": result.n_bootstrap,
+        "thresholds": None if result.thresholds is None else result.thresholds.tolist(),
+        "patient_keys": None if result.patient_keys is None else result.patient_keys.tolist(),
+        "fold_metrics": result.fold_metrics,
+        "fold_val_metrics": result.fold_val_metrics,
+        "n_suppressed": result.n_suppressed,
     }
 
 
@@ -206,6 +211,11 @@ def result_from_dict(d: Mapping[str, Any]) -> TaskResult:
         task=TaskConfig(**task),
         ci_level=float(d["ci_level"]),
         n_bootstrap=int(d["n_bootstrap"]),
+        thresholds=None if d.get("thresholds") is None else np.asarray(d["thresholds"], dtype=np.float64),
+        patient_keys=None if d.get("patient_keys") is None else np.asarray(d["patient_keys"], dtype=np.int64),
+        fold_metrics=[dict(f) for f in d.get("fold_metrics", [])],
+        fold_val_metrics=[dict(f) for f in d.get("fold_val_metrics", [])],
+        n_suppressed=int(d.get("n_suppressed", 0)),
     )
 
 
