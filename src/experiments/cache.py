@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from privhealth.anon.recipe import recipe_from_dict
 from privhealth.anon.release import Release
 from privhealth.data.schema import Dataset, TableSchema
 from privhealth.models.evaluation import TaskResult
@@ -130,6 +131,7 @@ class ReleaseCache:
             n_entities_in=meta["n_entities_in"],
             n_rows_in=meta["n_rows_in"],
             details=meta.get("details", {}),
+            recipe=recipe_from_dict(meta.get("recipe")),  # so cached releases can map new records
         )
 
     def _store(self, release: Release, data_path: Path, meta_path: Path) -> None:
@@ -149,6 +151,7 @@ class ReleaseCache:
             "n_entities_in": release.n_entities_in,
             "n_rows_in": release.n_rows_in,
             "details": release.details,
+            "recipe": release.recipe.to_dict() if release.recipe is not None else None,
         }
         # metadata last: an entry counts only once both files are complete
         atomic_write_text(meta_path, json.dumps(meta, default=str))
