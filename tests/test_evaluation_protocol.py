@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
@@ -13,9 +14,21 @@ from scipy import stats
 from sklearn import metrics as skm
 from synthetic_cohort import cached_cohort
 
+from privhealth.anon.enforce import EnforcedAnonymizer
+from privhealth.anon.release import RuleBasedAnonymizer
+from privhealth.data.loaders import toy_table
 from privhealth.errors import ConfigError
-from privhealth.experiments.pipeline import run_pipeline
-from privhealth.experiments.protocol import with_fresh_cohort
+from privhealth.experiments.cache import ReleaseCache
+from privhealth.experiments.pipeline import anonymize, load_dataset, make_anonymizer, run_pipeline
+from privhealth.experiments.protocol import (
+    Plan,
+    Settings,
+    frames_for,
+    make_plan,
+    train_patients,
+    with_fresh_cohort,
+)
+from privhealth.experiments.toy import paper_rules
 from privhealth.models.crossval import patient_keys
 from privhealth.models.evaluation import TaskResult, fold_summary, resample_weights
 from privhealth.models.paired import delong_test, paired_bootstrap, paired_deltas
@@ -183,6 +196,81 @@ def test_fresh_test_patients_are_the_only_test_patients(tmp_path):
     result = run_pipeline(compose_cfg(tmp_path, ["evaluation.fresh_test_patients=120", "anon=none"]))
     for o in result.models:
         assert o.anon.n_patients["test"] == o.raw.n_patients["test"] == 120
+        assert o.anon.n_suppressed == 0  # the release covers the fresh patients (not a cached base-only one)
+        assert o.deltas["utility/delta_auroc"] == 0.0
         assert len(o.anon.fold_metrics) == 1
         assert o.anon.patient_keys.min() >= 300  # keys rank the appended cohort after the 300 base patients
         assert o.anon.n_patients["train"] + o.anon.n_patients["val"] == 300
+
+
+# ---------------------------------------------------------------------- deploy protocol
+def _toy_plan(test_ids: list[int]) -> Plan:
+    """The paper's toy table (patients 101-104), the given patients as the one fold's test patients."""
+    ds = toy_table()
+    fold = ds.frame["PatientID"].isin(test_ids).map({True: "test", False: "train"}).rename("fold")
+    st = Settings(folds=1, val_fraction=0.25, protocols=("deploy",), scope="train", fresh=None)
+    return Plan(st, ds, [fold], patient_keys(ds.frame["PatientID"]), [])
+
+
+def test_deploy_maps_the_raw_test_records_through_the_release_recipe():
+    plan = _toy_plan([103, 104])
+    quasi = {"hierarchies": {"Age": {"type": "intervals", "levels": [[0, 31, 51, 101]]},
+                             "ZIP": {"type": "prefix", "keep": [3], "mask_char": "X"}},
+             "quasi": ["Age", "ZIP"], "sensitive": ["Diagnosis"], "target_is_sensitive": False}
+    anonymizer = EnforcedAnonymizer("optimal", k=2, suppression=0.0, **quasi)
+    release = anonymizer.anonymize(train_patients(plan, 0))  # made from patients 101 and 102 only
+    assert set(release.frame.index) == {0, 1}
+    (frame,) = frames_for("deploy", plan, release, lambda f: release)
+    assert sorted(frame.index) == [0, 1, 2, 3]  # the release's rows, then the raw test records mapped
+    pd.testing.assert_frame_equal(frame.loc[[0, 1]], release.frame)
+    test = frame.loc[[2, 3]]
+    raw = plan.dataset.frame.loc[[2, 3]]
+    # the release's generalization, not the raw values: ages 35 and 60 get the release's age level
+    # (the node that puts 25 and 40 together), ZIPs their release label
+    assert set(test["Age"]) <= set(release.frame["Age"]) and not test["Age"].equals(raw["Age"].astype(str))
+    assert set(test["ZIP"]) <= set(release.frame["ZIP"]) | {"123XX"}
+    assert list(test.columns) == list(release.frame.columns)
+    assert (test["Age"] == "*").all() and (release.frame["Age"] == "*").all()  # the node's age level
+    pd.testing.assert_frame_equal(test, release.apply(raw))
+
+
+def test_release_protocol_on_the_toy_table_is_the_release_itself():
+    plan = _toy_plan([104])
+    release = paper_rules_toy(plan)
+    assert frames_for("release", plan, release) is release.frame
+
+
+def paper_rules_toy(plan: Plan):
+    return RuleBasedAnonymizer(paper_rules().steps, name="paper_rules").anonymize(plan.dataset)
+
+
+def test_inductive_fold_releases_never_hold_test_patients(tmp_path):
+    # the fold's dataset must not share the source's memoized fingerprint: the release cache would
+    # answer with the release of every patient (seen before the fix)
+    write_key(tmp_path)
+    cfg = compose_cfg(tmp_path, ["anon=mondrian", "anon.k=10", "evaluation.protocol=deploy",
+                                 "evaluation.release_scope=train"])
+    ds = load_dataset(cfg)
+    plan = make_plan(cfg, ds)
+    cache = ReleaseCache(tmp_path / "releases")
+    anonymizer = make_anonymizer(cfg)
+    full, _, _ = anonymize(cfg, plan.dataset, cache, anonymizer)
+    for f in range(len(plan.splits)):
+        fold, _, _ = anonymize(cfg, train_patients(plan, f), cache, anonymizer)
+        test_rows = plan.dataset.frame.index[plan.test_mask(f)]
+        assert not fold.frame.index.isin(test_rows).any()
+        assert full.frame.index.isin(test_rows).any()
+
+
+def test_both_protocols_log_under_their_own_prefix_and_none_gives_zero(tmp_path):
+    write_key(tmp_path)
+    cfg = compose_cfg(tmp_path, ["anon=none", "evaluation.protocol=[release,deploy]"])
+    result = run_pipeline(cfg)
+    client = MlflowClient(str(cfg.tracking.uri))
+    for o in result.models:
+        assert list(o.protocols) == ["release", "deploy"]
+        np.testing.assert_array_equal(o.protocols["deploy"].patient_keys, o.raw.patient_keys)
+        run = client.get_run(o.run_id).data.metrics
+        assert run["deploy/n_patients_test"] == run["test/n_patients_test"] == run["raw/n_patients_test"]
+        assert run["deploy/n_suppressed"] == 0
+        assert run["utility/deploy_delta_auroc"] == run["utility/delta_auroc"] == 0.0

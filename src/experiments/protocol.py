@@ -127,8 +127,14 @@ def with_fresh_cohort(cfg: DictConfig, dataset: Dataset, n: int) -> tuple[Datase
     f[entity] = f[entity] + (int(dataset.frame[entity].max()) + 1 - int(f[entity].min()))
     frame = pd.concat([dataset.frame, f[dataset.frame.columns]])
     mask = np.r_[np.zeros(len(dataset.frame), bool), np.ones(len(f), bool)]
-    meta = {**dataset.metadata, "fresh_test_patients": int(n), "fresh_seed": int(cfg.seed) + FRESH_SEED_OFFSET}
+    meta = {**own_metadata(dataset), "fresh_test_patients": int(n), "fresh_seed": int(cfg.seed) + FRESH_SEED_OFFSET}
     return replace(dataset, frame=frame, metadata=meta), mask
+
+
+def own_metadata(dataset: Dataset) -> dict[str, object]:
+    """The metadata of a dataset derived from ``dataset`` by changing its rows: without the source's
+    fingerprint or file hash, so the release cache fingerprints the new rows (not the source's)."""
+    return {k: v for k, v in dataset.metadata.items() if k not in ("fingerprint", "sha256")}
 
 
 def applied(release: Release, frame: pd.DataFrame) -> pd.DataFrame:
@@ -162,4 +168,4 @@ def frames_for(
 def train_patients(plan: Plan, fold: int) -> Dataset:
     """The dataset restricted to fold ``fold``'s non-test patients (release_scope=train)."""
     frame = plan.dataset.frame.loc[~plan.test_mask(fold)]
-    return replace(plan.dataset, frame=frame)
+    return replace(plan.dataset, frame=frame, metadata=own_metadata(plan.dataset))

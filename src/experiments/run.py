@@ -13,7 +13,8 @@ from rich.table import Table
 
 from privhealth.errors import PrivHealthError
 from privhealth.experiments.callbacks import current_sweep
-from privhealth.experiments.pipeline import PipelineResult, run_pipeline
+from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline
+from privhealth.experiments.protocol import DELTA_PREFIX
 
 log = logging.getLogger("privhealth")
 # conf/ lies beside src/ in the checkout (the package is installed editable; see docs/architecture.md)
@@ -47,8 +48,8 @@ def summary_table(result: PipelineResult) -> Table:
             f"{r.metrics['f1']:.3f}" if r else "–",
             f"{a.metrics['auroc']:.3f}",
             f"{r.metrics['auroc']:.3f}" if r else "–",
-            *_delta(o.deltas, "utility/delta_auroc"),
-            *_delta(o.deltas, "utility/delta_f1"),
+            *_delta(o.deltas, f"{_delta_prefix(o)}auroc"),
+            *_delta(o.deltas, f"{_delta_prefix(o)}f1"),
         )
     t.caption = (
         f"privacy: k={m.get('privacy/k', float('nan')):.0f}  l_distinct={m.get('privacy/l_distinct', float('nan')):.0f}  "
@@ -64,9 +65,15 @@ def _evaluation_caption(result: PipelineResult) -> str:
         return ""
     a = result.models[0].anon
     folds = len(a.fold_metrics) or 1
-    return (f"{folds} fold(s); the same {a.n_patients['test']} test patients for raw and anonymized models "
+    protocols = "/".join(result.models[0].protocols) or "release"
+    return (f"protocol {protocols}; {folds} fold(s); the same {a.n_patients['test']} test patients for raw and anonymized models "
             f"({a.n_suppressed} suppressed by the release, scored with the training prevalence); "
             "Δ = anonymized − raw, paired bootstrap CI, p: DeLong (AUROC) / bootstrap (F1)")
+
+
+def _delta_prefix(o: ModelOutcome) -> str:
+    """The paired differences of the model's first protocol (release: utility/delta_*)."""
+    return DELTA_PREFIX[next(iter(o.protocols), "release")]
 
 
 def _delta(d: dict[str, float], key: str) -> tuple[str, str]:
