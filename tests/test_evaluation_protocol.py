@@ -28,6 +28,7 @@ from privhealth.experiments.protocol import (
     train_patients,
     with_fresh_cohort,
 )
+from privhealth.experiments.report import utility_verdict
 from privhealth.experiments.toy import paper_rules
 from privhealth.models.crossval import patient_keys
 from privhealth.models.evaluation import TaskResult, fold_summary, resample_weights
@@ -274,3 +275,10 @@ def test_both_protocols_log_under_their_own_prefix_and_none_gives_zero(tmp_path)
         assert run["deploy/n_patients_test"] == run["test/n_patients_test"] == run["raw/n_patients_test"]
         assert run["deploy/n_suppressed"] == 0
         assert run["utility/deploy_delta_auroc"] == run["utility/delta_auroc"] == 0.0
+
+
+def test_utility_verdicts_read_the_paired_interval():
+    assert utility_verdict("auroc", -0.03, -0.05, -0.01, 0.002).startswith("not reproduced: utility lost")
+    assert utility_verdict("auroc", -0.01, -0.03, 0.01, 0.4).startswith("reproduced: no detectable loss")
+    assert utility_verdict("f1", 0.02, 0.01, 0.03, 0.01).startswith("reproduced: utility gained")
+    assert utility_verdict("f1", float("nan"), float("nan"), float("nan"), float("nan")).startswith("not measured")
