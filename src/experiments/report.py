@@ -106,7 +106,7 @@ LATEX_UNICODE = {
     "—": "---", "–": "--", "−": "-", "─": "-", "…": r"\ldots{}", "’": "'", "“": "``", "”": "''",
     "≥": r"$\geq$", "≤": r"$\leq$", "≠": r"$\neq$", "≈": r"$\approx$", "±": r"$\pm$",
     "×": r"$\times$", "→": r"$\rightarrow$", "λ": r"$\lambda$", "τ": r"$\tau$",
-    "ε": r"$\varepsilon$", "δ": r"$\delta$", "·": r"$\cdot$", "°": r"$^{\circ}$", "µ": r"$\mu$",
+    "ε": r"$\varepsilon$", "δ": r"$\delta$", "Δ": r"$\Delta$", "·": r"$\cdot$", "°": r"$^{\circ}$", "µ": r"$\mu$",
 }
 _LATEX_TABLE = str.maketrans(LATEX_UNICODE)
 

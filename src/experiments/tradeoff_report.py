@@ -21,7 +21,7 @@ U_SE = "tradeoff/u_se"
 def frontier_figure(trials: pd.DataFrame, front: pd.DataFrame, lam: pd.DataFrame) -> Figure:
     """Privacy risk R against utility U (± its SE over folds): every trial, the Pareto set (each
     point named in the legend), the λ-optimal points; axes scaled to the data."""
-    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    fig = Figure(figsize=(9, 8), layout="constrained")
     ax = fig.add_subplot()
     if not trials.empty:
         ax.errorbar(trials["R"], trials["U"], yerr=_se(trials), fmt="o", ms=4, color="0.65", ecolor="0.8",
@@ -48,7 +48,7 @@ def frontier_figure(trials: pd.DataFrame, front: pd.DataFrame, lam: pd.DataFrame
         se = _se(trials)
         ax.set_ylim(*_span(trials["U"] - se, trials["U"] + se))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    fig.legend(loc="outside lower center", fontsize="small", frameon=False, ncols=1)
     return fig
 
 
