@@ -11,6 +11,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 FAST = [
     "data.n_patients=300",
     "evaluation.n_bootstrap=200",
+    "evaluation.folds=2",
     "model.rf.n_estimators=50",
     "model.rf.n_jobs=1",
     "model.xgboost.n_estimators=60",

@@ -22,7 +22,7 @@ from privhealth.data.simulator import simulate_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 N, SEED = 150, 42
-COMMON = [f"data.n_patients={N}", f"seed={SEED}", "evaluation.n_bootstrap=30"]
+COMMON = [f"data.n_patients={N}", f"seed={SEED}", "evaluation.n_bootstrap=30", "evaluation.folds=2"]
 FIELDS = ["name", "ssn", "mrn", "address", "city", "phone", "email"]
 
 

@@ -18,14 +18,14 @@ from pipeline_helpers import write_key
 
 from privhealth.errors import SchemaError
 from privhealth.experiments import toy
-from privhealth.experiments.report import NOT_MEASURED, PAPER_CLAIMS, build_report
+from privhealth.experiments.report import NOT_MEASURED, PAPER_CLAIMS, UTILITY_CLAIMS, build_report
 from privhealth.experiments.report_data import Store
 from privhealth.experiments.tradeoff import lambda_table, pareto_front
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_SWEEP = [
     "experiment=paper", "anon=none,paper_rules", "model=[logreg,dense]", "data.n_patients=200",
-    "evaluation.n_bootstrap=50", "model.dense.max_epochs=3", "model.dense.progress_bar=false",
+    "evaluation.n_bootstrap=50", "evaluation.folds=2", "model.dense.max_epochs=3", "model.dense.progress_bar=false",
     "evaluation.inference_timing.sizes=[50,200]", "evaluation.inference_timing.repeats=1",
 ]
 EXPECTED = [
@@ -148,11 +148,15 @@ def test_report_writes_every_expected_file_and_claims(paper_store):
     missing = [f for f in EXPECTED if not (out / f).is_file()]
     assert not missing, missing
     claims = pd.read_csv(out / "claims.csv")
-    assert claims["claim"].tolist() == [c.label for c in PAPER_CLAIMS]
-    assert claims["claimed"].tolist() == pytest.approx([0.0, 0.946, 0.938, 0.925, 0.931])
+    assert claims["claim"].tolist() == [c.label for c in PAPER_CLAIMS] + [label for label, _ in UTILITY_CLAIMS]
+    assert claims["claimed"].tolist() == pytest.approx([0.0, 0.946, 0.938, 0.925, 0.931, 0.0, 0.0])
     assert all(v.startswith(VERDICTS) for v in claims["verdict"])
     by_model = pd.read_csv(out / "claims_by_model.csv")
-    assert len(by_model) == 1 + 4 * 2  # leakage per release, four metrics per model
+    assert len(by_model) == 1 + 4 * 2 + 2 * 2  # leakage per release, four metrics and two deltas per model
+    # "utility preserved" is read off the paired difference anonymized − raw and its interval
+    for v in by_model.loc[by_model["claim"].str.startswith("utility preserved"), "verdict"]:
+        assert v.startswith(("reproduced: no detectable loss", "reproduced: utility gained",
+                             "not reproduced: utility lost")) and "p=" in v
     acc = by_model[by_model["claim"] == "accuracy 94.6%"]
     assert set(acc["model"]) == {"logreg", "dense"}
     assert acc["measured"].astype(float).between(0, 1).all()

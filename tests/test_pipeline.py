@@ -97,7 +97,7 @@ def test_params_never_hold_the_key(finished):
 
 def test_neural_models_log_curves_and_summary(tmp_path):
     write_key(tmp_path)
-    cfg = compose_cfg(tmp_path, ["data.n_patients=300", "evaluation.n_bootstrap=100", "model=[lstm,dense]",
+    cfg = compose_cfg(tmp_path, ["data.n_patients=300", "evaluation.n_bootstrap=100", "evaluation.folds=2", "model=[lstm,dense]",
                                  "model.lstm.max_epochs=3", "model.dense.max_epochs=3",
                                  "model.lstm.progress_bar=false", "model.dense.progress_bar=false"], fast=False)
     result = run_pipeline(cfg)

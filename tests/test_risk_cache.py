@@ -18,7 +18,7 @@ from privhealth.experiments.pipeline import (
     run_pipeline,
 )
 
-SMALL = ["data.n_patients=200", "attack.reversal_max_candidates=20000", "evaluation.n_bootstrap=30",
+SMALL = ["data.n_patients=200", "attack.reversal_max_candidates=20000", "evaluation.n_bootstrap=30", "evaluation.folds=2",
          "evaluation.inference_timing=null"]
 FIELDS = ["name", "ssn", "mrn", "address", "city", "phone", "email"]
 

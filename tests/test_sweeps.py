@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from pipeline_helpers import write_key
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ["data.n_patients=250", "evaluation.n_bootstrap=50"]
+SMALL = ["data.n_patients=250", "evaluation.n_bootstrap=50", "evaluation.folds=2"]
 
 
 def run_cli(root: Path, module: str, args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:

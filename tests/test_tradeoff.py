@@ -22,6 +22,9 @@ from pipeline_helpers import write_key
 
 from privhealth.errors import ConfigError
 from privhealth.experiments.tradeoff import (
+    attribute_risk,
+    combine_risk,
+    fold_utilities,
     lambda_table,
     make_storage,
     pareto_front,
@@ -32,7 +35,7 @@ from privhealth.experiments.tradeoff import (
 REPO = Path(__file__).resolve().parents[1]
 # Dead local workers are found by pid, not by heartbeat: a short grace period would only fail
 # live trials whose heartbeat thread is starved on a loaded CI machine.
-TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "model=logreg", "study.startup_trials=3",
+TINY = ["data.n_patients=200", "evaluation.n_bootstrap=30", "evaluation.folds=2", "model=logreg", "study.startup_trials=3",
         "study.heartbeat_interval=2", "study.grace_period=30"]
 
 
@@ -74,6 +77,29 @@ def test_utility_and_risk_definitions():
     assert risk_score({"a": 0.1, "b": 0.4}, ["a", "b"]) == 0.4
     with pytest.raises(ConfigError, match="were not measured"):
         risk_score({"a": 0.1}, ["a", "risk/x"])
+    with pytest.raises(ConfigError, match="were not measured"):
+        risk_score({"a": float("nan")}, ["a"])
+    # attribute disclosure: the inference attack's gain over the prior attacker, never below 0
+    m = {"risk/inference_rate": 0.30, "risk/inference_base_rate": 0.10}
+    assert attribute_risk(m, "risk/inference_rate", "risk/inference_base_rate") == pytest.approx(0.2)
+    m["risk/inference_base_rate"] = 0.5
+    assert attribute_risk(m, "risk/inference_rate", "risk/inference_base_rate") == 0.0
+    # R: either disclosure (union), or the larger
+    assert combine_risk(0.2, 0.5, "union") == pytest.approx(1 - 0.8 * 0.5)
+    assert combine_risk(0.2, 0.5, "max") == 0.5
+    assert combine_risk(0.0, 0.0, "union") == 0.0
+    with pytest.raises(ConfigError, match="objective.combine"):
+        combine_risk(0.1, 0.1, "sum")
+
+
+def test_u_is_the_mean_of_per_fold_retained_skill():
+    class R:  # the fields of a TaskResult that U reads
+        def __init__(self, folds):
+            self.fold_metrics = [{"auroc": a} for a in folds]
+            self.metrics = {"auroc": sum(folds) / len(folds)}
+
+    u = fold_utilities(R([0.70, 0.62, 0.66]), R([0.75, 0.70, 0.66]), "auroc", 0.5)
+    assert u == pytest.approx([0.2 / 0.25, 0.12 / 0.2, 1.0])
 
 
 def test_front_and_lambda_table_by_hand():
@@ -104,8 +130,12 @@ def test_ten_trial_study_yields_front_and_lambda_table(study10):
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) + sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials) == 10
     assert len(done) >= 8
+    assert study.metric_names == ["R", "U"]
     for t in done:
         assert 0 <= t.user_attrs["R"] <= 1 and 0 <= t.user_attrs["U"] <= 1
+        assert t.user_attrs["tradeoff/u"] == t.user_attrs["U"] and t.user_attrs["tradeoff/u_se"] >= 0
+        r_id, r_attr = t.user_attrs["tradeoff/r_identity"], t.user_attrs["tradeoff/r_attribute"]
+        assert t.user_attrs["R"] == pytest.approx(1 - (1 - r_id) * (1 - r_attr))
     out = root / "reports" / "tradeoff" / "s10"
     front = pd.read_csv(out / "pareto_front.csv")
     lam = pd.read_csv(out / "lambda_table.csv")

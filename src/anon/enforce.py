@@ -8,6 +8,7 @@ not satisfy the requested model is refused (PrivacyModelError), never returned.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,9 +25,10 @@ from privhealth.anon.criteria import (
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
 from privhealth.anon.mondrian import mondrian
 from privhealth.anon.privacy import measure
+from privhealth.anon.recipe import Recipe
 from privhealth.anon.release import Release, make_release
 from privhealth.anon.search import optimal_generalization
-from privhealth.anon.transforms import RuleSet, Step
+from privhealth.anon.transforms import Generalizer, RuleSet, Step
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivacyModelError
 
@@ -151,19 +153,23 @@ class EnforcedAnonymizer:
                 suppression_limit=self.suppression, metric=self.metric, max_levels=self.max_levels,
             )
             details = {"search": {k: v for k, v in res.to_dict().items() if k != "utility"}}
+            gen = Generalizer({q: self.hierarchy_specs.get(q, hierarchies[q]) for q in quasi}, res.levels)
+            gen.hierarchies = dict(hierarchies)
+            recipe = Recipe([copy.deepcopy(self.identifiers), gen])
         else:
             res = mondrian(
                 frame, quasi, self.criteria, hierarchies=hierarchies, sensitive=sens, entity=entity,
                 suppression_limit=self.suppression,
             )
             details = {"mondrian": {k: v for k, v in res.to_dict().items() if k != "utility"}}
+            recipe = Recipe([copy.deepcopy(self.identifiers)], boxes=res.boxes)
         details["utility"] = res.utility.to_dict()
         details["criteria"] = [c.label() for c in self.criteria]
         release = make_release(
             dataset, res.release, self.name,
             [*self.identifiers.describe()["steps"], {"step": self.method, "criteria": details["criteria"],
                                                       "suppression_limit": self.suppression}],
-            **details,
+            recipe=recipe, **details,
         )
         verify_release(release, self.criteria, quasi, sens, reference=frame, suppression_limit=self.suppression)
         return release

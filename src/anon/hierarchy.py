@@ -167,6 +167,12 @@ class Hierarchy:
         self._check_level(level)
         return self.labels[level][self.encode(values)]
 
+    def to_spec(self) -> dict[str, Any]:
+        """The materialised table as a JSON-ready spec (``type: table``) that ``build_hierarchy`` reads back."""
+        dom = self.domain.astype(np.float64).tolist() if self.numeric else [str(x) for x in self.domain]
+        return {"type": "table", "numeric": self.numeric, "domain": dom,
+                "labels": [[str(x) for x in lab] for lab in self.labels]}
+
     def to_frame(self) -> pd.DataFrame:
         """The ARX-style table: one row per domain value, one column per level."""
         return pd.DataFrame({i: lab for i, lab in enumerate(self.labels)})
@@ -389,7 +395,8 @@ def build_hierarchy(attribute: str, spec: Mapping[str, Any], values: pd.Series) 
     """Build a hierarchy from a config entry such as ``{type: intervals, levels: [5, 10, 20]}``.
 
     Types: ``csv`` (path, sep, numeric), ``intervals`` (levels, top_code), ``prefix``
-    (keep, mask_char), ``dates`` (levels), ``flat``.
+    (keep, mask_char), ``dates`` (levels), ``flat``, and ``table`` (a materialised
+    hierarchy from ``Hierarchy.to_spec``: domain, labels, numeric; ``values`` unused).
     """
     kind = spec.get("type")
     args = {k: v for k, v in spec.items() if k != "type"}
@@ -404,10 +411,15 @@ def build_hierarchy(attribute: str, spec: Mapping[str, Any], values: pd.Series) 
             h = Hierarchy.dates(attribute, values, **args)
         elif kind == "flat":
             h = Hierarchy.flat(attribute, values)
+        elif kind == "table":
+            numeric = bool(args.get("numeric", False))
+            dom = np.asarray(args["domain"], dtype=np.float64 if numeric else object)
+            labels = tuple(np.asarray(lab, dtype=object) for lab in args["labels"])
+            h = Hierarchy(attribute, dom, labels, numeric=numeric)
         else:
             raise ConfigError(
                 f"hierarchy for '{attribute}': unknown type '{kind}' "
-                f"(expected csv, intervals, prefix, dates or flat)"
+                f"(expected csv, intervals, prefix, dates, flat or table)"
             )
     except TypeError as exc:
         raise ConfigError(f"hierarchy for '{attribute}': bad settings {sorted(args)}: {exc}") from None

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from privhealth.anon import loss as lossmod
+from privhealth.anon.boxes import MondrianBoxes
 from privhealth.anon.classes import Histograms, combine, factorize, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.hierarchy import Hierarchy
@@ -57,6 +58,7 @@ class MondrianResult:
     rounds: int
     criteria: tuple[str, ...]
     suppression_limit: float
+    boxes: MondrianBoxes | None = field(default=None, repr=False)  # classes, to map new records
 
     @property
     def discernibility(self) -> float:
@@ -371,6 +373,11 @@ def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seco
     row_kept = kept[row_unit]
     out = df.copy()
     leaves, sizes_dom, gcp, own, cover = [], [], [], [], []
+    first = np.unique(unit_class[kept], return_index=True)[1]
+    rep = np.flatnonzero(kept)[first]  # one member unit per class, in class order
+    box_labels: dict[str, np.ndarray] = {}
+    box_num: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    box_cat: dict[str, tuple[np.ndarray, Hierarchy]] = {}
     for j, dim in enumerate(dims):
         if isinstance(dim, _Numeric):
             lo = np.full(n_classes, dim.m, dtype=np.int64)
@@ -379,6 +386,7 @@ def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seco
             np.maximum.at(hi, unit_class[kept], dim.codes[kept])
             txt = _fmt(dim.values)
             label = np.where(lo == hi, txt[lo], "[" + txt[lo] + "-" + txt[hi] + "]") if n_classes else lo
+            box_num[dim.name] = (dim.values[lo].astype(np.float64), dim.values[hi].astype(np.float64))
             ulo, uhi = lo[cls], hi[cls]
             leaves.append(uhi - ulo + 1)
             sizes_dom.append(dim.m)
@@ -399,12 +407,17 @@ def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seco
             own.append(dim.freq[dim.leaf])
             cover.append(dim.cover2d[ulev, group])
             unit_label = gl[ulev, group]
+            box_cat[dim.name] = (level, dim.h)
+            box_labels[dim.name] = np.asarray(unit_label[rep], dtype=object)
         col = label[cls] if label is not None else unit_label
+        if label is not None:
+            box_labels[dim.name] = np.asarray(label, dtype=object)
         out[dim.name] = col[row_unit]
     release = out[row_kept]
     g = lossmod.GeneralizedUnits(np.ones(n), ~kept, cls, leaves, sizes_dom, gcp, own, cover)
     k = max([c.k for c in bound if isinstance(c, KAnonymity)], default=1)
     sizes = np.bincount(unit_class[kept], minlength=n_classes)
+    boxes = MondrianBoxes([dim.name for dim in dims], sizes, box_labels, box_num, box_cat)
     return MondrianResult(
         release=release,
         n_classes=n_classes,
@@ -418,4 +431,5 @@ def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seco
         rounds=rounds,
         criteria=tuple(c.label() for c in bound),
         suppression_limit=limit,
+        boxes=boxes,
     )

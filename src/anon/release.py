@@ -9,6 +9,7 @@ never writes the source.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -18,8 +19,10 @@ import pandas as pd
 
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.loss import full_domain_utility
+from privhealth.anon.recipe import Recipe
 from privhealth.anon.transforms import Generalizer, RuleSet, Step
 from privhealth.data.schema import Dataset, Kind, TableSchema
+from privhealth.errors import ConfigError, SchemaError
 
 
 @dataclass
@@ -33,6 +36,30 @@ class Release:
     n_entities_in: int
     n_rows_in: int
     details: dict[str, Any] = field(default_factory=dict)
+    recipe: Recipe | None = field(default=None, repr=False)  # maps new records (``apply``)
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Map raw records in the anonymizer's input layout (e.g. held-out test patients) the way
+        this release was made, suppressing none; returns the release's columns and dtypes.
+
+        The rules are ``privhealth.anon.recipe``'s (identifiers, then the release's generalization)
+        and, for Mondrian, ``privhealth.anon.boxes``'s (records in no class's box). The index is kept.
+        """
+        if self.recipe is None:
+            raise ConfigError(
+                f"release '{self.method}' cannot map new records: it carries no recipe (made by an "
+                f"anonymizer that records none, or read from a cache entry written without one)"
+            )
+        if not isinstance(frame, pd.DataFrame):
+            raise SchemaError(f"Release.apply needs a DataFrame, got {type(frame).__name__}")
+        out = self.recipe.apply(frame)
+        missing = [c for c in self.frame.columns if c not in out.columns]
+        if missing:
+            raise SchemaError(
+                f"Release.apply: the records lack column(s) {missing} of release '{self.method}'"
+            )
+        out = out[list(self.frame.columns)]
+        return out.astype({c: t for c, t in self.frame.dtypes.items() if out[c].dtype != t})
 
     @property
     def n_entities_out(self) -> int:
@@ -85,7 +112,8 @@ def release_schema(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
 
 
 def make_release(
-    dataset: Dataset, frame: pd.DataFrame, method: str, steps: Sequence[dict[str, Any]], **details: Any
+    dataset: Dataset, frame: pd.DataFrame, method: str, steps: Sequence[dict[str, Any]],
+    recipe: Recipe | None = None, **details: Any
 ) -> Release:
     return Release(
         frame=frame,
@@ -95,6 +123,7 @@ def make_release(
         n_entities_in=dataset.n_entities,
         n_rows_in=len(dataset.frame),
         details=dict(details),
+        recipe=recipe,
     )
 
 
@@ -152,7 +181,8 @@ class RuleBasedAnonymizer:
 
     def anonymize(self, dataset: Dataset) -> Release:
         out = self.rules.fit_transform(dataset.frame)
-        release = make_release(dataset, out, self.name, self.rules.describe()["steps"], targets=self.targets)
+        release = make_release(dataset, out, self.name, self.rules.describe()["steps"],
+                               recipe=Recipe([copy.deepcopy(self.rules)]), targets=self.targets)
         quasi = [q for q in dataset.schema.quasi if q in out.columns]
         if quasi:
             hierarchies: dict[str, Hierarchy] = {}
@@ -173,4 +203,4 @@ class NoAnonymization:
     name = "none"
 
     def anonymize(self, dataset: Dataset) -> Release:
-        return make_release(dataset, dataset.frame, self.name, [])
+        return make_release(dataset, dataset.frame, self.name, [], recipe=Recipe([]))

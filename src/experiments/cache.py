@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from privhealth.anon.recipe import recipe_from_dict
 from privhealth.anon.release import Release
 from privhealth.data.schema import Dataset, TableSchema
 from privhealth.models.evaluation import TaskResult
@@ -130,6 +131,7 @@ class ReleaseCache:
             n_entities_in=meta["n_entities_in"],
             n_rows_in=meta["n_rows_in"],
             details=meta.get("details", {}),
+            recipe=recipe_from_dict(meta.get("recipe")),  # so cached releases can map new records
         )
 
     def _store(self, release: Release, data_path: Path, meta_path: Path) -> None:
@@ -149,6 +151,7 @@ class ReleaseCache:
             "n_entities_in": release.n_entities_in,
             "n_rows_in": release.n_rows_in,
             "details": release.details,
+            "recipe": release.recipe.to_dict() if release.recipe is not None else None,
         }
         # metadata last: an entry counts only once both files are complete
         atomic_write_text(meta_path, json.dumps(meta, default=str))
@@ -178,6 +181,11 @@ def result_to_dict(result: TaskResult) -> dict[str, Any]:
         "task": asdict(result.task),
         "ci_level": result.ci_level,
         "n_bootstrap": result.n_bootstrap,
+        "thresholds": None if result.thresholds is None else result.thresholds.tolist(),
+        "patient_keys": None if result.patient_keys is None else result.patient_keys.tolist(),
+        "fold_metrics": result.fold_metrics,
+        "fold_val_metrics": result.fold_val_metrics,
+        "n_suppressed": result.n_suppressed,
     }
 
 
@@ -206,6 +214,11 @@ def result_from_dict(d: Mapping[str, Any]) -> TaskResult:
         task=TaskConfig(**task),
         ci_level=float(d["ci_level"]),
         n_bootstrap=int(d["n_bootstrap"]),
+        thresholds=None if d.get("thresholds") is None else np.asarray(d["thresholds"], dtype=np.float64),
+        patient_keys=None if d.get("patient_keys") is None else np.asarray(d["patient_keys"], dtype=np.int64),
+        fold_metrics=[dict(f) for f in d.get("fold_metrics", [])],
+        fold_val_metrics=[dict(f) for f in d.get("fold_val_metrics", [])],
+        n_suppressed=int(d.get("n_suppressed", 0)),
     )
 
 

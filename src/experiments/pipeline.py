@@ -11,6 +11,7 @@ the model anonymizes and attacks each release once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +24,6 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,6 +46,15 @@ from privhealth.experiments.cache import (
     dataset_fingerprint,
 )
 from privhealth.experiments.ceiling import ceiling_metrics
+from privhealth.experiments.protocol import (
+    DELTA_PREFIX,
+    PREFIX,
+    Plan,
+    Settings,
+    frames_for,
+    make_plan,
+    train_patients,
+)
 from privhealth.experiments.tracking import (
     ensure_experiment,
     git_commit,
@@ -55,8 +64,9 @@ from privhealth.experiments.tracking import (
     start_run,
 )
 from privhealth.models.base import build_model
-from privhealth.models.evaluation import TaskResult, retained_fraction, train_and_evaluate
-from privhealth.models.split import patient_split
+from privhealth.models.crossval import cross_validate
+from privhealth.models.evaluation import TaskResult, retained_fraction
+from privhealth.models.paired import paired_deltas
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = "1"
@@ -64,12 +74,18 @@ CACHE_VERSION = "1"
 
 @dataclass
 class ModelOutcome:
-    """One model trained on the release (and on the raw data, same split and seed)."""
+    """One model trained on the release (and on the raw data, same folds, patients and seed).
+
+    ``anon`` is the first protocol's result; ``protocols`` holds each asked protocol's
+    (``release``, ``deploy``); ``deltas`` the paired differences anonymized − raw.
+    """
 
     name: str
     anon: TaskResult
     raw: TaskResult | None
     run_id: str | None = None
+    protocols: dict[str, TaskResult] = field(default_factory=dict)
+    deltas: dict[str, float] = field(default_factory=dict)
 
     def retained(self) -> dict[str, float]:
         if self.raw is None:
@@ -78,6 +94,24 @@ class ModelOutcome:
             f"utility/{m}_retained": retained_fraction(self.anon.metrics[m], self.raw.metrics[m])
             for m in ("f1", "auroc", "accuracy", "auprc")
         }
+
+
+def paired_metrics(anon: TaskResult, raw: TaskResult, prefix: str, seed: int) -> dict[str, float]:
+    """``<prefix>auroc``/``f1`` (anonymized − raw on the same patients), CI and p-value."""
+    if anon.patient_keys is None or raw.patient_keys is None or not np.array_equal(anon.patient_keys, raw.patient_keys):
+        raise PrivHealthError("raw and anonymized models were not scored on the same test patients")
+    d = paired_deltas(anon.y_true, anon.y_prob, _thresholds(anon), raw.y_prob, _thresholds(raw),
+                      n_resamples=anon.n_bootstrap, level=anon.ci_level, seed=seed)
+    out = {}
+    for m, v in d.items():
+        out[f"{prefix}{m}"] = v["delta"]
+        out[f"{prefix}{m}_ci_lo"], out[f"{prefix}{m}_ci_hi"] = v["ci_lo"], v["ci_hi"]
+        out[f"{prefix}{m}_p"] = v["p"]
+    return out
+
+
+def _thresholds(r: TaskResult) -> float | np.ndarray:
+    return r.threshold if r.thresholds is None else r.thresholds
 
 
 @dataclass
@@ -225,27 +259,37 @@ def train_one(
     cfg: DictConfig,
     name: str,
     mcfg: Mapping[str, Any],
-    dataset: Dataset,
+    plan: Plan,
     release: Release,
-    folds: pd.Series,
     results: ResultCache,
     data_key: str,
+    fold_release: Any = None,
 ) -> ModelOutcome:
-    """One model on the release and (if enabled) on the raw data; raw results are cached per sweep."""
+    """One model per asked protocol on the release and (if enabled) on the raw data, same folds and
+    test patients; raw results are cached per sweep."""
     ev = cfg.evaluation
     task = OmegaConf.to_container(cfg.task, resolve=True)
     kwargs = {"seed": int(cfg.seed), "n_bootstrap": int(ev.n_bootstrap), "ci_level": float(ev.ci_level)}
-    anon = train_and_evaluate(build_model(mcfg), release.frame, release.schema, folds, task, **kwargs)
+    fixed = {"splits": plan.splits, "reference": plan.reference, "keys": plan.keys, "task": task, **kwargs}
+    by_protocol = {
+        proto: cross_validate(build_model(mcfg), frames_for(proto, plan, release, fold_release), release.schema, **fixed)
+        for proto in plan.settings.protocols
+    }
     raw = None
     if ev.get("train_raw", True):
         key = config_fingerprint(
-            CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs
+            CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs, plan.settings.spec()
         )
+        dataset = plan.dataset
         raw, _ = results.get_or_compute(
             key,
-            lambda: train_and_evaluate(build_model(mcfg), dataset.frame, dataset.schema, folds, task, **kwargs),
+            lambda: cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed),
         )
-    return ModelOutcome(name, anon, raw)
+    outcome = ModelOutcome(name, next(iter(by_protocol.values())), raw, protocols=by_protocol)
+    if raw is not None:
+        for proto, res in by_protocol.items():
+            outcome.deltas.update(paired_metrics(res, raw, DELTA_PREFIX[proto], int(cfg.seed)))
+    return outcome
 
 
 def models_of(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -273,6 +317,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     for mcfg in models.values():
         build_model(mcfg)
     anonymizer = make_anonymizer(cfg)
+    Settings.from_cfg(cfg.evaluation)
     uri = str(cfg.tracking.uri)
     exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
     cache_root = Path(str(cfg.paths.cache))
@@ -296,13 +341,18 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         data_key = dataset_fingerprint(dataset)
         mlflow.set_tags({"privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16]})
         with timer("split"):
-            folds = patient_split(
-                dataset.frame, dataset.schema.entity, dataset.schema.target,
-                fractions=tuple(cfg.split.fractions), seed=int(cfg.seed),
-            )
+            plan = make_plan(cfg, dataset)
+            dataset = plan.dataset  # with the fresh test cohort appended, when asked
         with timer("anonymize"):
             release, hit, release_key = anonymize(cfg, dataset, releases, anonymizer)
         mlflow.set_tag("privhealth.release_fingerprint", release_key[:16])
+        fold_release = None
+        if plan.settings.scope == "train":  # inductive: per fold, a release of the non-test patients
+
+            @functools.cache
+            def fold_release(f: int) -> Release:
+                with timer("anonymize_folds"):
+                    return anonymize(cfg, train_patients(plan, f), releases, anonymizer)[0]
         with timer("measure"):
             report = measure_release(cfg, release)
         metrics = privacy_metrics(report, release)
@@ -323,7 +373,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         timing = cfg.evaluation.get("inference_timing")  # Fig. 8 (artifacts.log_inference_timing)
         for name, mcfg in models.items():
             with timer(f"train_{name}"):
-                outcome = train_one(cfg, name, mcfg, dataset, release, folds, raw_results, data_key)
+                outcome = train_one(cfg, name, mcfg, plan, release, raw_results, data_key, fold_release)
             result.models.append(outcome)
             run_cfg = {**full_cfg, "model": {name: full_cfg["model"][name]}}
             if single:
@@ -370,10 +420,12 @@ def log_model_run(
 ) -> None:
     """Metrics and artifacts of one model into the active run (``inference_timing``: Fig. 8 sizes)."""
     metrics = dict(shared)
-    metrics.update(outcome.anon.flat_metrics("test/"))
+    for proto, res in (outcome.protocols or {"release": outcome.anon}).items():
+        metrics.update(res.flat_metrics(PREFIX[proto]))
     if outcome.raw is not None:
         metrics.update(outcome.raw.flat_metrics("raw/"))
     metrics.update(outcome.retained())
+    metrics.update(outcome.deltas)
     metrics.update({f"time/{k}_s": v for k, v in timings.items()})
     mlflow.log_metrics(finite(metrics))
     artifacts.log_history(outcome.anon.history)
@@ -389,7 +441,8 @@ def dump_summary(result: PipelineResult) -> str:
             "release": result.release.describe(),
             "metrics": result.metrics,
             "models": {
-                m.name: {"test": m.anon.metrics, "raw": m.raw.metrics if m.raw else None, **m.retained()}
+                m.name: {"test": m.anon.metrics, "raw": m.raw.metrics if m.raw else None, **m.retained(),
+                         **m.deltas}
                 for m in result.models
             },
             "timings": result.timings,

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from privhealth.errors import PrivHealthError
 from privhealth.experiments.callbacks import current_sweep
-from privhealth.experiments.pipeline import PipelineResult, run_pipeline
+from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline
+from privhealth.experiments.protocol import DELTA_PREFIX
 
 log = logging.getLogger("privhealth")
 # conf/ lies beside src/ in the checkout (the package is installed editable; see docs/architecture.md)
@@ -36,30 +37,54 @@ def summary_table(result: PipelineResult) -> Table:
     m = result.metrics
     t = Table(title=f"{result.dataset} · anonymization '{result.release.method}'", show_lines=False)
     t.add_column("model")
-    for col in ("F1 (anon)", "95% CI", "F1 (raw)", "AUROC (anon)", "AUROC (raw)", "acc (anon)", "F1 retained"):
+    for col in ("F1 anon [95% CI]", "F1 raw", "AUROC anon", "AUROC raw", "ΔAUROC [95% CI]", "p", "ΔF1 [95% CI]", "p "):
         t.add_column(col, justify="right")
     for o in result.models:
         a, r = o.anon, o.raw
         lo, hi = a.ci["f1"]
         t.add_row(
             o.name,
-            f"{a.metrics['f1']:.3f}",
-            f"{lo:.3f}–{hi:.3f}",
+            f"{a.metrics['f1']:.3f} [{lo:.3f}, {hi:.3f}]",
             f"{r.metrics['f1']:.3f}" if r else "–",
             f"{a.metrics['auroc']:.3f}",
             f"{r.metrics['auroc']:.3f}" if r else "–",
-            f"{a.metrics['accuracy']:.3f}",
-            f"{o.retained().get('utility/f1_retained', float('nan')):.3f}",
+            *_delta(o.deltas, f"{_delta_prefix(o)}auroc"),
+            *_delta(o.deltas, f"{_delta_prefix(o)}f1"),
         )
     t.caption = (
         f"privacy: k={m.get('privacy/k', float('nan')):.0f}  l_distinct={m.get('privacy/l_distinct', float('nan')):.0f}  "
-        f"t_emd={m.get('privacy/t_emd', float('nan')):.3f}  suppressed={m.get('privacy/suppressed_fraction', 0):.1%}"
+        f"t_emd={m.get('privacy/t_emd', float('nan')):.3f}  suppressed={m.get('privacy/suppressed_fraction', 0):.1%}\n"
+        + _evaluation_caption(result)
     )
     return t
 
 
+def _evaluation_caption(result: PipelineResult) -> str:
+    """Who was scored: folds, test patients (raw = anonymized), suppressed test patients."""
+    if not result.models:
+        return ""
+    a = result.models[0].anon
+    folds = len(a.fold_metrics) or 1
+    protocols = "/".join(result.models[0].protocols) or "release"
+    return (f"protocol {protocols}; {folds} fold(s); the same {a.n_patients['test']} test patients for raw and anonymized models "
+            f"({a.n_suppressed} suppressed by the release, scored with the training prevalence); "
+            "Δ = anonymized − raw, paired bootstrap CI, p: DeLong (AUROC) / bootstrap (F1)")
+
+
+def _delta_prefix(o: ModelOutcome) -> str:
+    """The paired differences of the model's first protocol (release: utility/delta_*)."""
+    return DELTA_PREFIX[next(iter(o.protocols), "release")]
+
+
+def _delta(d: dict[str, float], key: str) -> tuple[str, str]:
+    """('−0.012 [−0.030, +0.006]', '0.21'): a paired difference anonymized − raw and its p-value."""
+    if key not in d:
+        return "–", "–"
+    return f"{d[key]:+.3f} [{d[key + '_ci_lo']:+.3f}, {d[key + '_ci_hi']:+.3f}]", f"{d[key + '_p']:.2g}"
+
+
 def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
-    console = Console(width=max(120, Console().width))
+    console = Console(width=max(150, Console().width))
     console.print(summary_table(result))
     m = result.metrics
     shown = [(label, m[key]) for key, label in RISK_SUMMARY if key in m]

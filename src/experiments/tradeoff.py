@@ -34,7 +34,7 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from optuna.trial import TrialState
 from privhealth.errors import ConfigError, PrivHealthError
 from privhealth.experiments.pipeline import PipelineResult, run_pipeline
 from privhealth.experiments.tracking import ensure_experiment, git_commit
+from privhealth.models.evaluation import fold_summary
 
 log = logging.getLogger("privhealth.tradeoff")
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -62,6 +63,9 @@ STUDY_KEYS = ("study", "objective", "search")
 
 
 # ---------------------------------------------------------------------- R and U
+COMBINE = ("union", "max")
+
+
 def utility_score(anon: float, raw: float, chance: float) -> float:
     """U: the fraction of the raw model's skill above chance that the release keeps, in [0, 1]."""
     if not (math.isfinite(anon) and math.isfinite(raw)):
@@ -72,14 +76,29 @@ def utility_score(anon: float, raw: float, chance: float) -> float:
 
 
 def risk_score(metrics: Mapping[str, float], keys: Sequence[str]) -> float:
-    """R: the worst (largest) of the named risk metrics, each a fraction in [0, 1]."""
-    missing = [k for k in keys if k not in metrics]
+    """The worst (largest) of the named risk metrics, each a fraction in [0, 1]."""
+    missing = [k for k in keys if k not in metrics or not math.isfinite(float(metrics[k]))]
     if missing:
         raise ConfigError(
-            f"objective.risk_metrics {missing} were not measured by the pipeline "
+            f"objective risk metrics {missing} were not measured by the pipeline "
             f"(available: {sorted(k for k in metrics if k.startswith(('risk/', 'privacy/')))})"
         )
     return max(min(1.0, max(0.0, float(metrics[k]))) for k in keys)
+
+
+def attribute_risk(metrics: Mapping[str, float], rate: str, base: str) -> float:
+    """Attribute disclosure: what the release teaches beyond the prior, max(0, rate − base rate)."""
+    risk_score(metrics, [rate, base])  # both measured, or a ConfigError naming them
+    return min(1.0, max(0.0, float(metrics[rate]) - float(metrics[base])))
+
+
+def combine_risk(identity: float, attribute: float, how: str) -> float:
+    """R from its two terms: ``union`` 1 − (1 − R_id)(1 − R_attr) (either disclosure), or ``max``."""
+    if how == "union":
+        return 1.0 - (1.0 - identity) * (1.0 - attribute)
+    if how == "max":
+        return max(identity, attribute)
+    raise ConfigError(f"objective.combine must be one of {COMBINE} (got {how!r})")
 
 
 @dataclass
@@ -87,20 +106,33 @@ class Scored:
     risk: float
     utility: float
     metrics: dict[str, float]
+    terms: dict[str, float] = field(default_factory=dict)  # tradeoff/* figures, logged per trial
+
+
+def fold_utilities(anon: Any, raw: Any, name: str, chance: float) -> list[float]:
+    """U per fold on that fold's test patients (the same patients for the raw and released model)."""
+    pairs = list(zip(anon.fold_metrics, raw.fold_metrics, strict=True)) or [(anon.metrics, raw.metrics)]
+    return [utility_score(a[name], r[name], chance) for a, r in pairs]
 
 
 def score(result: PipelineResult, objective: DictConfig) -> Scored:
-    """R and U of one pipeline result (the first model decides U)."""
+    """R and U of one pipeline result (the first model decides U); each term in ``terms``."""
     m = result.models[0]
     if m.raw is None:
         raise ConfigError("the trade-off needs evaluation.train_raw=true (U compares with the raw data)")
     name = str(objective.utility_metric)
-    if name not in m.anon.val_metrics:
-        raise ConfigError(f"objective.utility_metric '{name}' is not a model metric ({sorted(m.anon.val_metrics)})")
+    if name not in m.anon.metrics:
+        raise ConfigError(f"objective.utility_metric '{name}' is not a model metric ({sorted(m.anon.metrics)})")
     chance = float(objective.get("chance", CHANCE.get(name, 0.0)))
-    u = utility_score(m.anon.val_metrics[name], m.raw.val_metrics[name], chance)
-    r = risk_score(result.metrics, list(objective.risk_metrics))
-    return Scored(r, u, dict(result.metrics))
+    per_fold = fold_utilities(m.anon, m.raw, name, chance)
+    summary = fold_summary(per_fold)
+    r_id = risk_score(result.metrics, list(objective.identity_metrics))
+    rate, base = (str(k) for k in objective.attribute_metrics)
+    r_attr = attribute_risk(result.metrics, rate, base)
+    r = combine_risk(r_id, r_attr, str(objective.get("combine", "union")))
+    terms = {"tradeoff/r": r, "tradeoff/r_identity": r_id, "tradeoff/r_attribute": r_attr,
+             "tradeoff/u": summary["mean"], "tradeoff/u_se": summary["se"], "tradeoff/u_folds": float(len(per_fold))}
+    return Scored(r, summary["mean"], dict(result.metrics), terms)
 
 
 # ---------------------------------------------------------------------- search space
@@ -223,6 +255,9 @@ def open_study(cfg: DictConfig) -> optuna.Study:
         directions=directions,
         load_if_exists=True,
     )
+    names = {"multi": ["R", "U"], "constrained": ["R"], "lambda": ["lambda_R_minus_1_minus_lambda_U"]}[mode]
+    if study.metric_names != names:
+        study.set_metric_names(names)
     stored = study.user_attrs.get("mode")
     if stored and stored != mode:
         raise ConfigError(f"study '{s.name}' was created in mode '{stored}', not '{mode}'; use another study.name")
@@ -292,6 +327,15 @@ def parent_run(cfg: DictConfig, study: optuna.Study) -> str:
     return run.info.run_id
 
 
+def log_terms(cfg: DictConfig, run_ids: Sequence[str], terms: Mapping[str, float]) -> None:
+    """R, its terms, U and U's SE into the trial's MLflow run(s) (``tradeoff/*``)."""
+    client = MlflowClient(str(cfg.tracking.uri))
+    for rid in run_ids:
+        for k, v in terms.items():
+            if math.isfinite(v):
+                client.log_metric(rid, k, float(v))
+
+
 def compose_trial(base: Sequence[str], trial_overrides: Sequence[str]) -> DictConfig:
     """The experiment config of one trial: the command line's overrides, then the trial's."""
     return compose("tradeoff", overrides=[*base, *trial_overrides])
@@ -329,6 +373,9 @@ def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
         trial.set_user_attr("R", s.risk)
         trial.set_user_attr("U", s.utility)
         trial.set_user_attr("run_id", result.run_ids[0])
+        log_terms(tcfg, result.run_ids, s.terms)
+        for k, v in s.terms.items():
+            trial.set_user_attr(k, v if math.isfinite(v) else None)
         for k in ("privacy/k", "privacy/suppressed_fraction", "utility/arx_loss"):
             if k in s.metrics:
                 trial.set_user_attr(k, s.metrics[k])

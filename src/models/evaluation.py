@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 from sklearn import metrics as skm
 
 from privhealth.data.schema import TableSchema
@@ -50,9 +51,11 @@ PAPER_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")  # Ta
 
 # ---------------------------------------------------------------------- point metrics
 def classification_metrics(
-    y_true: np.ndarray, y_prob: np.ndarray, threshold: float
+    y_true: np.ndarray, y_prob: np.ndarray, threshold: float | np.ndarray
 ) -> dict[str, float]:
     """The eight metrics with scikit-learn; predicted positive where ``y_prob >= threshold``.
+
+    ``threshold`` may be one value per patient (pooled folds, each with its own threshold).
 
     Precision/recall/F1 with no predicted (or actual) positive are 0; AUROC, AUPRC and
     balanced accuracy are NaN when the labels hold a single class.
@@ -103,7 +106,7 @@ def majority_baseline(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, floa
 def bootstrap_metrics(
     y_true: np.ndarray,
     y_prob: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
@@ -119,19 +122,28 @@ def bootstrap_metrics(
     if n == 0:
         raise ValueError("bootstrap of an empty test set")
     rng = np.random.default_rng(seed)
-    chunk = max(1, 4_000_000 // n)  # bound memory to a few (chunk × n) float64 matrices
+    chunk = bootstrap_chunk(n)
     parts = []
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(b, n))
-        offsets = (np.arange(b) * n)[:, None]
-        W = np.bincount((idx + offsets).ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
-        parts.append(weighted_metrics(W, y, p, threshold))
+        parts.append(weighted_metrics(resample_weights(rng, b, n), y, p, threshold))
     return {k: np.concatenate([part[k] for part in parts]) for k in METRICS}
 
 
+def resample_weights(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
+    """(b, n) counts of each patient in ``b`` bootstrap resamples of ``n`` (rows of ``rng.integers``)."""
+    idx = rng.integers(0, n, size=(b, n))
+    offsets = (np.arange(b) * n)[:, None]
+    return np.bincount((idx + offsets).ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def bootstrap_chunk(n: int) -> int:
+    """Resamples per chunk: bounds memory to a few (chunk × n) float64 matrices."""
+    return max(1, 4_000_000 // n)
+
+
 def weighted_metrics(
-    W: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float
+    W: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray
 ) -> dict[str, np.ndarray]:
     """Metrics for each row of case weights ``W`` (B, n), e.g. bootstrap resample counts."""
     y = y.astype(bool)
@@ -181,22 +193,45 @@ def _div(a: np.ndarray, b: np.ndarray, empty: float = np.nan) -> np.ndarray:
 def bootstrap_ci(
     y_true: np.ndarray,
     y_prob: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     n_resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval (patients resampled) of each metric at ``level``."""
+    check_level(level)
+    resampled = bootstrap_metrics(y_true, y_prob, threshold, n_resamples, seed)
+    return {k: percentile_interval(v, level) for k, v in resampled.items()}
+
+
+def check_level(level: float) -> None:
     if not 0 < level < 1:
         raise ConfigError(f"confidence level must be in (0, 1) (got {level!r})")
-    stats = bootstrap_metrics(y_true, y_prob, threshold, n_resamples, seed)
-    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
-    out = {}
-    for k, v in stats.items():
-        v = v[~np.isnan(v)]
-        lo, hi = np.percentile(v, q) if len(v) else (np.nan, np.nan)
-        out[k] = (float(lo), float(hi))
-    return out
+
+
+def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of the defined (non-NaN) resampled values."""
+    v = values[~np.isnan(values)]
+    if not len(v):
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(v, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def fold_summary(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Mean, standard deviation, standard error and t-interval of one metric over folds."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
+    k = len(v)
+    nan = float("nan")
+    if k == 0:
+        return {"mean": nan, "sd": nan, "se": nan, "ci_lo": nan, "ci_hi": nan}
+    mean = float(v.mean())
+    if k == 1:
+        return {"mean": mean, "sd": nan, "se": nan, "ci_lo": nan, "ci_hi": nan}
+    sd = float(v.std(ddof=1))
+    se = sd / np.sqrt(k)
+    half = float(sps.t.ppf((1 + level) / 2, k - 1)) * se
+    return {"mean": mean, "sd": sd, "se": float(se), "ci_lo": float(mean - half), "ci_hi": float(mean + half)}
 
 
 # ---------------------------------------------------------------------- retained utility
@@ -252,10 +287,18 @@ class TaskResult:
     n_bootstrap: int = 1000
     model: ClinicalModel | None = field(default=None, repr=False)  # fitted, for timing (Fig. 8)
     test_input: ModelInput | None = field(default=None, repr=False)
+    # repeated splits (crossval.cross_validate): per-patient thresholds of the pooled test
+    # predictions, their patient keys (pairing raw and anonymized; never logged), per-fold metrics
+    thresholds: np.ndarray | None = field(default=None, repr=False)
+    patient_keys: np.ndarray | None = field(default=None, repr=False)
+    fold_metrics: list[dict[str, float]] = field(default_factory=list)
+    fold_val_metrics: list[dict[str, float]] = field(default_factory=list)
+    n_suppressed: int = 0  # test patients absent from the frame, scored with the prevalence
 
     @property
     def y_pred(self) -> np.ndarray:
-        return (self.y_prob >= self.threshold).astype(np.int8)
+        thr = self.threshold if self.thresholds is None else self.thresholds
+        return (self.y_prob >= thr).astype(np.int8)
 
     def predictions(self) -> pd.DataFrame:
         """Test predictions, one row per patient, without identifiers."""
@@ -274,6 +317,13 @@ class TaskResult:
         out[f"{prefix}predict_seconds"] = self.predict_seconds
         for fold, n in self.n_patients.items():
             out[f"{prefix}n_patients_{fold}"] = float(n)
+        if self.fold_metrics:
+            out[f"{prefix}n_folds"] = float(len(self.fold_metrics))
+            out[f"{prefix}n_suppressed"] = float(self.n_suppressed)
+            for k in METRICS:
+                s = fold_summary([f[k] for f in self.fold_metrics], self.ci_level)
+                for stat in ("mean", "sd", "ci_lo", "ci_hi"):
+                    out[f"{prefix}{k}_fold_{stat}"] = s[stat]
         return out
 
 
@@ -317,6 +367,31 @@ def prepare_inputs(
     return PreparedInputs(inputs["train"], inputs["val"], inputs["test"], pipeline, dropped)
 
 
+@dataclass(eq=False)
+class Fitted:
+    """A fitted copy of a model, its validation and test probabilities and the chosen threshold."""
+
+    model: ClinicalModel
+    p_val: np.ndarray
+    threshold: float
+    p_test: np.ndarray
+    fit_seconds: float
+    predict_seconds: float
+
+
+def fit_and_predict(model: ClinicalModel, data: PreparedInputs, seed: int | None) -> Fitted:
+    """Fit a shallow copy of ``model`` on the training fold; threshold on validation; predict test."""
+    model = copy.copy(model)
+    t0 = time.perf_counter()
+    model.fit(data.train, data.val, seed=seed)
+    fit_seconds = time.perf_counter() - t0
+    p_val = model.predict_proba(data.val)
+    threshold = select_threshold(data.val.y, p_val)
+    t0 = time.perf_counter()
+    p_test = model.predict_proba(data.test)
+    return Fitted(model, p_val, threshold, p_test, fit_seconds, time.perf_counter() - t0)
+
+
 def train_and_evaluate(
     model: ClinicalModel,
     frame: pd.DataFrame,
@@ -337,15 +412,9 @@ def train_and_evaluate(
     """
     task = TaskConfig.from_mapping(task)
     data = prepare_inputs(frame, schema, folds, task, model.input_kind)
-    model = copy.copy(model)
-    t0 = time.perf_counter()
-    model.fit(data.train, data.val, seed=seed)
-    fit_seconds = time.perf_counter() - t0
-    p_val = model.predict_proba(data.val)
-    threshold = select_threshold(data.val.y, p_val)
-    t0 = time.perf_counter()
-    p_test = model.predict_proba(data.test)
-    predict_seconds = time.perf_counter() - t0
+    fit = fit_and_predict(model, data, seed)
+    model, p_val, threshold, p_test = fit.model, fit.p_val, fit.threshold, fit.p_test
+    fit_seconds, predict_seconds = fit.fit_seconds, fit.predict_seconds
     y_test = data.test.y.astype(np.int8)
     boot_seed = model.seed if seed is None else seed
     return TaskResult(

@@ -28,22 +28,8 @@ def patient_split(
     on the set of patients, not on row order.
     """
     fr = _check_fractions(fractions)
-    for col, what in ((entity, "entity"), (target, "target")):
-        if col not in frame.columns:
-            raise SchemaError(f"frame lacks the {what} column '{col}' needed to split patients")
-    ids = frame[entity]
-    if ids.isna().any():
-        raise SchemaError(f"entity column '{entity}' has {int(ids.isna().sum())} missing value(s)")
-    codes, uniques = pd.factorize(ids, sort=True)
-    n = len(uniques)
-    label = (
-        pd.to_numeric(frame[target], errors="coerce")
-        .groupby(codes, sort=True)
-        .max()
-        .reindex(pd.RangeIndex(n))
-        .to_numpy(dtype=np.float64, na_value=np.nan)
-    )
-    strata = np.where(np.isnan(label), -1, label).astype(np.int64)
+    codes, strata = _patient_strata(frame, entity, target)
+    n = len(strata)
     rng = np.random.default_rng(seed)
     fold = np.empty(n, dtype=np.int64)
     cuts = np.cumsum(fr)[:2]
@@ -54,6 +40,81 @@ def patient_split(
         fold[members[a:b]] = 1
         fold[members[b:]] = 2
     return pd.Series(np.asarray(FOLDS, dtype=object)[fold[codes]], index=frame.index, name="fold")
+
+
+def patient_kfold(
+    frame: pd.DataFrame,
+    entity: str,
+    target: str,
+    n_folds: int = 5,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+) -> list[pd.Series]:
+    """``n_folds`` fold labellings ('train'/'val'/'test' per row), each patient tested exactly once.
+
+    Patients are stratified by label as in ``patient_split`` and dealt into ``n_folds`` parts
+    of near-equal size per stratum; fold ``i`` tests part ``i`` and carves ``val_fraction``
+    of the other patients (per stratum) as its validation split (threshold, early stopping).
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 2:
+        raise ConfigError(f"evaluation.folds must be an integer >= 2 for k-fold (got {n_folds!r})")
+    if not 0 < float(val_fraction) < 1:
+        raise ConfigError(f"the validation fraction must be in (0, 1) (got {val_fraction!r})")
+    codes, strata = _patient_strata(frame, entity, target)
+    rng = np.random.default_rng(seed)
+    part = np.empty(len(strata), dtype=np.int64)
+    order = {}
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        if len(members) < n_folds and s >= 0:
+            raise SchemaError(
+                f"{len(members)} patient(s) with label {s} of '{target}' cannot fill {n_folds} folds"
+            )
+        part[members] = np.arange(len(members)) % n_folds
+        order[s] = members
+    out = []
+    for f in range(n_folds):
+        fold = np.full(len(strata), 2, dtype=np.int64)
+        for members in order.values():
+            rest = members[part[members] != f]
+            fold[rest] = 0
+            fold[rest[: int(round(float(val_fraction) * len(rest)))]] = 1
+        out.append(pd.Series(np.asarray(FOLDS, dtype=object)[fold[codes]], index=frame.index, name="fold"))
+    return out
+
+
+def train_val_split(
+    frame: pd.DataFrame, entity: str, target: str, val_fraction: float = 0.25, seed: int = 0
+) -> pd.Series:
+    """'train'/'val' per row, ``val_fraction`` of each label's patients in validation (no test)."""
+    if not 0 < float(val_fraction) < 1:
+        raise ConfigError(f"the validation fraction must be in (0, 1) (got {val_fraction!r})")
+    codes, strata = _patient_strata(frame, entity, target)
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(strata), dtype=np.int64)
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        fold[members[: int(round(float(val_fraction) * len(members)))]] = 1
+    return pd.Series(np.asarray(FOLDS, dtype=object)[fold[codes]], index=frame.index, name="fold")
+
+
+def _patient_strata(frame: pd.DataFrame, entity: str, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """Patient code per row (ids sorted) and each patient's stratum (label 0/1, -1 if unlabelled)."""
+    for col, what in ((entity, "entity"), (target, "target")):
+        if col not in frame.columns:
+            raise SchemaError(f"frame lacks the {what} column '{col}' needed to split patients")
+    ids = frame[entity]
+    if ids.isna().any():
+        raise SchemaError(f"entity column '{entity}' has {int(ids.isna().sum())} missing value(s)")
+    codes, uniques = pd.factorize(ids, sort=True)
+    label = (
+        pd.to_numeric(frame[target], errors="coerce")
+        .groupby(codes, sort=True)
+        .max()
+        .reindex(pd.RangeIndex(len(uniques)))
+        .to_numpy(dtype=np.float64, na_value=np.nan)
+    )
+    return codes, np.where(np.isnan(label), -1, label).astype(np.int64)
 
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
