@@ -59,7 +59,15 @@ class Release:
                 f"Release.apply: the records lack column(s) {missing} of release '{self.method}'"
             )
         out = out[list(self.frame.columns)]
-        return out.astype({c: t for c, t in self.frame.dtypes.items() if out[c].dtype != t})
+        for c, t in self.frame.dtypes.items():
+            if out[c].dtype != t:
+                try:
+                    out[c] = out[c].astype(t)
+                except (TypeError, ValueError):
+                    raise SchemaError(
+                        f"Release.apply: column '{c}' of the mapped records cannot take the release's type {t}"
+                    ) from None
+        return out
 
     @property
     def n_entities_out(self) -> int:
