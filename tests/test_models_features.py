@@ -97,11 +97,36 @@ def test_sequence_input_pads_and_repeats_statics(cohort):
 def test_anonymized_frame_one_hot_encodes_generalized_qis():
     df, schema = make_cohort(150, seed=4)
     anon = anonymize_like(df)
-    data = FeaturePipeline(schema, TaskConfig(max_categories=4)).fit_transform(anon, "tabular")
+    task = TaskConfig(max_categories=4, generalized="onehot")  # the paper's reading
+    data = FeaturePipeline(schema, task).fit_transform(anon, "tabular")
     names = set(data.feature_names)
     assert {"age=60-69", "age=__other__", "zip=021**", "gender=*"} <= names
     assert sum(n.startswith("age=") for n in names) == 5  # 4 kept + other
     assert not np.isnan(data.X).any()
+
+
+@pytest.mark.parametrize("mode", ["midpoint", "bounds"])
+def test_generalized_ranges_read_as_numbers(mode):
+    df, schema = make_cohort(150, seed=4)
+    anon = anonymize_like(df)
+    pipe = FeaturePipeline(schema, TaskConfig(max_categories=4, generalized=mode)).fit(anon)
+    data = pipe.transform(anon, "tabular")
+    names = set(data.feature_names)
+    assert not any(n.startswith(("age=", "gender=")) for n in names)
+    assert {"zip=021**"} <= names  # a categorical generalization keeps its label
+    cols = ["age"] if mode == "midpoint" else ["age__lo", "age__hi"]
+    assert set(cols) <= names and not np.isnan(data.X).any()
+    raw = pipe._tabular_raw(pipe._window(anon))[0]
+    got = raw[:, [data.feature_names.index(c) for c in cols]]
+    decade = pipe._window(anon).rows.groupby(pipe._window(anon).codes)["age"].last()
+    lo = decade.str.split("-").str[0].astype(float).to_numpy()
+    want = lo[:, None] + (np.array([[4.5]]) if mode == "midpoint" else np.array([[0.0, 9.0]]))
+    np.testing.assert_array_equal(got, want)  # "60-69" → 64.5, or 60 and 69
+
+
+def test_bad_generalized_mode_is_a_config_error():
+    with pytest.raises(ConfigError, match="task.generalized"):
+        TaskConfig(generalized="median")
 
 
 def test_numeric_text_stays_numeric_and_high_cardinality_is_capped():

@@ -24,15 +24,16 @@ from privhealth.anon.criteria import DistinctL, KAnonymity, TCloseness
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.mondrian import mondrian
 from privhealth.anon.privacy import measure
+from privhealth.data.intervals import parse_ranges
 from privhealth.errors import ConfigError, HierarchyError, PrivacyModelError
 
 
 def _covers(release: pd.DataFrame, original: pd.DataFrame, hs) -> None:
     """Numeric ranges contain the original value; categorical labels are its ancestors."""
     orig = original.loc[release.index]
-    for lab, v in zip(release["age"], orig["age"], strict=True):
-        lo, hi = (lab.strip("[]").split("-") if lab.startswith("[") else (lab, lab))
-        assert float(lo) <= v <= float(hi)
+    rng = parse_ranges(release["age"].astype(object))  # the one label format (40-59, [a, b], 57)
+    assert rng["lo"].notna().all()
+    assert ((rng["lo"] <= orig["age"]) & (orig["age"] <= rng["hi"])).all()
     for q in ("zip", "sex"):
         h = hs[q]
         anc = np.stack([h.generalize(orig[q], lev) for lev in range(h.height)], axis=1)

@@ -83,9 +83,10 @@ def test_toy_optimal_maps_its_suppressed_patient():
     out = rel.apply(ds.frame)
     assert len(out) == 4
     dropped = ds.frame.index.difference(rel.frame.index)
-    levels = rel.details["search"]["levels"]
-    if len(dropped):  # a suppressed patient is generalized at the node's levels, not dropped
-        assert out.loc[dropped, "ZIP"].notna().all() and levels
+    assert rel.details["search"]["levels"] == {"Age": 2, "ZIP": 0} and list(dropped) == [1, 3]
+    # the suppressed patients are generalized at the node's levels, not dropped
+    assert out.loc[dropped, "Age"].tolist() == ["*", "*"]
+    assert out.loc[dropped, "ZIP"].tolist() == ds.frame.loc[dropped, "ZIP"].tolist()
 
 
 def test_toy_mondrian_record_in_no_box():

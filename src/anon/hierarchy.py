@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privhealth.data.intervals import ROOT, format_ranges, format_top
 from privhealth.errors import ConfigError, HierarchyError
 
-ROOT = "*"
+__all__ = ["ROOT", "Hierarchy", "build_hierarchy"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -380,14 +381,10 @@ def _interval_labels(
             f"[{cuts[0]:g}, {cuts[-1]:g}) do not cover all values of the data"
         )
     idx = np.clip(idx, 0, len(cuts) - 2)
-    lo, hi = cuts[idx], cuts[idx + 1]
-    if integer_labels:
-        out = np.array([f"{int(a)}-{int(b) - 1}" for a, b in zip(lo, hi, strict=True)], dtype=object)
-    else:
-        out = np.array([f"[{a:g}, {b:g})" for a, b in zip(lo, hi, strict=True)], dtype=object)
+    bins = format_ranges(cuts[:-1], cuts[1:], closed=False, whole=integer_labels)  # one label per bin
+    out = bins[idx]
     if top_code is not None:
-        top = dom >= top_code
-        out[top] = f"{int(top_code) if integer_labels else top_code:g}+"
+        out[dom >= top_code] = format_top(top_code)
     return out
 
 

@@ -7,8 +7,8 @@ hierarchy node — choosing, among the splits whose parts *all* satisfy every cr
 (k, l, t checked on each part), the dimension with the widest normalised range (numeric:
 value range / whole range; categorical: distinct values present / distinct values in the
 data). A partition with no allowable split becomes an equivalence class. Released values
-are ``[lo-hi]`` ranges of the class's own values for numeric QIs (the value itself when
-lo = hi) and the label of the lowest hierarchy node covering the class's values for
+are ranges of the class's own values for numeric QIs, in ``privhealth.data.intervals``'s
+format (``40-59`` for whole numbers, ``[54.9, 57.53]`` otherwise, the value itself when lo = hi) and the label of the lowest hierarchy node covering the class's values for
 categorical ones.
 
 Work is breadth-first: all active partitions of a round are handled by the same numpy
@@ -39,6 +39,7 @@ from privhealth.anon.classes import Histograms, combine, factorize, first_positi
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
+from privhealth.data.intervals import format_ranges
 from privhealth.errors import PrivacyModelError
 
 
@@ -88,6 +89,7 @@ class _Numeric:
         self.name = name
         self.codes, self.m = factorize(col.to_numpy(), sort=True)
         self.values = np.sort(col.unique())
+        self.whole = bool(np.all(self.values == np.round(self.values)))  # labels 40-59, else [a, b]
         self.span = float(self.values[-1] - self.values[0]) if self.m > 1 else 0.0
         self.freq = np.bincount(self.codes, minlength=self.m).astype(np.float64)
         self.cum = np.concatenate(([0.0], np.cumsum(self.freq)))
@@ -356,13 +358,6 @@ def _relax(splits, cat_idx, share, sizes, split, best, relaxed, budget) -> int:
     return budget
 
 
-def _fmt(values: np.ndarray) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64)
-    if np.all(v == np.round(v)):
-        return np.array([str(int(x)) for x in v], dtype=object)
-    return np.array([f"{x:g}" for x in v], dtype=object)
-
-
 def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seconds):
     """Labels, release and utility from the final classes (units without a class were suppressed)."""
     n = units.n
@@ -384,8 +379,7 @@ def _finish(df, units, dims, cat_idx, unit_class, lv, bound, limit, rounds, seco
             hi = np.full(n_classes, -1, dtype=np.int64)
             np.minimum.at(lo, unit_class[kept], dim.codes[kept])
             np.maximum.at(hi, unit_class[kept], dim.codes[kept])
-            txt = _fmt(dim.values)
-            label = np.where(lo == hi, txt[lo], "[" + txt[lo] + "-" + txt[hi] + "]") if n_classes else lo
+            label = format_ranges(dim.values[lo], dim.values[hi], closed=True, whole=dim.whole)
             box_num[dim.name] = (dim.values[lo].astype(np.float64), dim.values[hi].astype(np.float64))
             ulo, uhi = lo[cls], hi[cls]
             leaves.append(uhi - ulo + 1)

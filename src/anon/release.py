@@ -21,7 +21,7 @@ from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.loss import full_domain_utility
 from privhealth.anon.recipe import Recipe
 from privhealth.anon.transforms import Generalizer, RuleSet, Step
-from privhealth.data.schema import Dataset, Kind, TableSchema
+from privhealth.data.schema import Dataset, Kind, Role, TableSchema
 from privhealth.errors import ConfigError, SchemaError
 
 
@@ -59,7 +59,15 @@ class Release:
                 f"Release.apply: the records lack column(s) {missing} of release '{self.method}'"
             )
         out = out[list(self.frame.columns)]
-        return out.astype({c: t for c, t in self.frame.dtypes.items() if out[c].dtype != t})
+        for c, t in self.frame.dtypes.items():
+            if out[c].dtype != t:
+                try:
+                    out[c] = out[c].astype(t)
+                except (TypeError, ValueError):
+                    raise SchemaError(
+                        f"Release.apply: column '{c}' of the mapped records cannot take the release's type {t}"
+                    ) from None
+        return out
 
     @property
     def n_entities_out(self) -> int:
@@ -96,7 +104,8 @@ def release_schema(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
     """The source schema restricted to released columns, with kinds updated where values became labels.
 
     A numeric or date column that now holds text (``60-69``, ``021**``, ``*``) is
-    categorical in the release; a pseudonymized integer ID becomes a string.
+    categorical in the release, marked ``generalized`` (numeric or datetime) so that readers
+    can still take its labels as ranges; a pseudonymized integer ID becomes a string.
     """
     cols = []
     for c in schema:
@@ -106,7 +115,9 @@ def release_schema(schema: TableSchema, frame: pd.DataFrame) -> TableSchema:
         numeric_now = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
         if c.kind in (Kind.NUMERIC, Kind.INTEGER, Kind.BINARY, Kind.DATETIME) and not numeric_now:
             if not (c.kind is Kind.DATETIME and pd.api.types.is_datetime64_any_dtype(s)):
-                c = replace(c, kind=Kind.CATEGORICAL if c.pii is None else Kind.STRING)
+                was = "datetime" if c.kind is Kind.DATETIME else "numeric"
+                c = replace(c, kind=Kind.CATEGORICAL if c.pii is None else Kind.STRING,
+                            generalized=None if c.role in (Role.DIRECT, Role.ENTITY) else was)
         cols.append(c)
     return TableSchema(tuple(cols))
 

@@ -73,8 +73,13 @@ class Column:
     pii: str | None = None
     nullable: bool = True
     description: str = ""
+    generalized: str | None = None  # in a release: 'numeric'/'datetime' values now held as labels
 
     def __post_init__(self) -> None:
+        if self.generalized not in (None, "numeric", "datetime"):
+            raise SchemaError(
+                f"column '{self.name}': 'generalized' must be numeric or datetime, got '{self.generalized}'"
+            )
         if not self.name:
             raise SchemaError("a schema column has an empty name")
         try:
@@ -197,6 +202,8 @@ class TableSchema:
                 d["pii"] = c.pii
             if not c.nullable:
                 d["nullable"] = False
+            if c.generalized:
+                d["generalized"] = c.generalized
             out[c.name] = d
         return out
 
@@ -211,7 +218,7 @@ class TableSchema:
                 raise SchemaError(
                     f"column '{name}': expected a mapping with 'role' and 'kind', got {type(spec).__name__}"
                 )
-            unknown = set(spec) - {"role", "kind", "pii", "nullable", "description"}
+            unknown = set(spec) - {"role", "kind", "pii", "nullable", "description", "generalized"}
             if unknown:
                 raise SchemaError(f"column '{name}': unknown schema key(s) {sorted(unknown)}")
             for key in ("role", "kind"):
@@ -225,6 +232,7 @@ class TableSchema:
                     pii=spec.get("pii"),
                     nullable=bool(spec.get("nullable", True)),
                     description=str(spec.get("description", "")),
+                    generalized=spec.get("generalized"),
                 )
             )
         return cls(tuple(cols))

@@ -13,9 +13,9 @@ columns are features; direct identifiers, the entity, time columns and the targe
 are, nor are the columns in ``TaskConfig.exclude`` (outcomes recorded after the window).
 The same code takes raw and anonymized frames: string/categorical columns of the schema
 (zip, …) are one-hot encoded; a numeric or date column stays numeric while every value
-parses as a number and becomes one-hot otherwise, decided on the training frame. So an
-age generalized to "60-69" or "*" becomes one-hot columns, and a date of birth
-generalized to the text "1950" stays numeric (dates are decimal years).
+parses as a number. A generalized one (an age "60-69", a month "2019-03") is read as set by
+``task.generalized`` (``privhealth.models.readers``): its midpoint (default), its two bounds,
+or, the paper's reading, one-hot labels. Dates are decimal years. Decided on the training frame.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import pandas as pd
 
 from privhealth.data.schema import Kind, Role, TableSchema
 from privhealth.errors import ConfigError, SchemaError
+from privhealth.models import readers
+from privhealth.models.readers import numeric_like, to_float
 
 InputKind = Literal["tabular", "sequence"]
 
@@ -44,7 +46,6 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
 FEATURE_ROLES = (Role.QUASI, Role.SENSITIVE, Role.INSENSITIVE)
 OTHER = "__other__"
 _SUMMARIES = ("last", "min", "max", "mean")
-_SECONDS_PER_YEAR = 365.25 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,13 @@ class TaskConfig:
     exclude: tuple[str, ...] = OUTCOME_COLUMNS  # never features, whatever their role
     static_columns: tuple[str, ...] | None = None  # None: numeric columns constant per patient
     clip: tuple[float, float] | None = (0.0, 1.0)  # scaled values outside the training range
+    generalized: str = "midpoint"  # generalized numbers/dates: midpoint | bounds | onehot (the paper's)
 
     def __post_init__(self) -> None:
+        if self.generalized not in readers.MODES:
+            raise ConfigError(
+                f"task.generalized must be one of {', '.join(readers.MODES)} (got {self.generalized!r})"
+            )
         w = self.window_blocs
         if isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1:
             raise ConfigError(f"task.window_blocs must be a whole number of blocs >= 1 (got {w!r})")
@@ -211,6 +217,7 @@ class FeaturePipeline:
     numeric_tv: list[str] = field(default_factory=list, init=False)
     numeric_static: list[str] = field(default_factory=list, init=False)
     categories: dict[str, list[str]] = field(default_factory=dict, init=False)
+    readers: dict[str, tuple[str, str, str]] = field(default_factory=dict, init=False)  # feature → (column, kind, part)
     tabular_names: tuple[str, ...] = field(default=(), init=False)
     sequence_names: tuple[str, ...] = field(default=(), init=False)
     fitted: bool = field(default=False, init=False)
@@ -246,9 +253,21 @@ class FeaturePipeline:
             if c in frame.columns and c not in self.task.exclude
         ]
         numeric, categorical = [], []
+        self.readers = {}
         for c in candidates:
-            textual = self.schema[c].kind in (Kind.STRING, Kind.CATEGORICAL)  # e.g. zip "02139"
-            (categorical if textual or not _numeric_like(win.rows[c]) else numeric).append(c)
+            col = self.schema[c]
+            origin = readers.origin(col)
+            textual = col.kind in (Kind.STRING, Kind.CATEGORICAL) and not col.generalized  # zip "02139"
+            values = win.rows[c]
+            plain = not textual and numeric_like(values)
+            year_text = origin == "datetime" and not pd.api.types.is_datetime64_any_dtype(values)  # "1950"
+            labels = origin is not None and (not plain or year_text) and readers.readable(values, origin)
+            if self.task.generalized != "onehot" and labels:
+                for suffix, part in readers.PARTS[self.task.generalized]:
+                    self.readers[c + suffix] = (c, origin, part)
+                    numeric.append(c + suffix)
+            else:
+                (numeric if plain else categorical).append(c)
         num = self._numeric_block(win, numeric)
         g = num.groupby(win.codes, sort=True)
         lo, hi = g.min(), g.max()
@@ -372,10 +391,17 @@ class FeaturePipeline:
 
     # ------------------------------------------------------------------ feature blocks
     def _used_columns(self) -> list[str]:
-        return self.numeric_tv + self.numeric_static + list(self.categories)
+        cols = self.numeric_tv + self.numeric_static + list(self.categories)
+        return list(dict.fromkeys(self.readers.get(c, (c,))[0] for c in cols))
+
+    def _read(self, rows: pd.DataFrame, c: str) -> np.ndarray:
+        if c in self.readers:
+            src, kind, part = self.readers[c]
+            return readers.read(rows[src], kind, part)
+        return to_float(rows[c])
 
     def _numeric_block(self, win: _Window, cols: list[str]) -> pd.DataFrame:
-        data = {c: _to_float(win.rows[c]) for c in cols}
+        data = {c: self._read(win.rows, c) for c in cols}
         return pd.DataFrame(
             data, index=pd.RangeIndex(len(win.rows)), columns=cols, dtype=np.float64
         )
@@ -455,32 +481,6 @@ def _last_text(s: pd.Series, codes: np.ndarray, n: int) -> pd.Series:
     text = s.astype("str").where(s.notna())
     last = text.groupby(codes, sort=True).last()
     return last.reindex(pd.RangeIndex(n))
-
-
-def _numeric_like(s: pd.Series) -> bool:
-    """Numbers, booleans, datetimes, or text whose every non-missing value parses as a number."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        return True
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return True
-    present = s.dropna()
-    if len(present) == 0:
-        return True
-    return bool(pd.to_numeric(present, errors="coerce").notna().all())
-
-
-def _to_float(s: pd.Series) -> np.ndarray:
-    """A column as float64 (datetimes as decimal years, like a generalized "1950"; bad text → NaN)."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if pd.api.types.is_datetime64_any_dtype(s):
-        secs = (s - pd.Timestamp(0, tz=getattr(s.dt, "tz", None))).dt.total_seconds()
-        return 1970.0 + secs.to_numpy(dtype=np.float64, na_value=np.nan) / _SECONDS_PER_YEAR
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _nanmedian(X: np.ndarray) -> np.ndarray:

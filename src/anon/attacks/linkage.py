@@ -137,7 +137,7 @@ def _spec_labels(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
     elif kind == "code":
         num = int_text(pd.to_numeric(text, errors="coerce"))
         keys = num.where(num.notna(), text)
-        keys = keys.mask(text.str.fullmatch(r"\[.*\]").fillna(False).astype(bool), "*")  # a range of codes
+        keys = keys.mask(text.str.fullmatch(rf"[\[\(].*[\]\)]|{_NUM}\s*-\s*{_NUM}").fillna(False).astype(bool), "*")  # a range of codes
     return specs, keys
 
 
