@@ -14,10 +14,12 @@ from privhealth.anon.attacks.risk import class_ids, class_sizes
 
 def test_raw_release_is_linked_for_most_covered_patients():
     lk = report("raw").linkage
-    assert lk.covered_patients == round(0.6 * cohort().n_entities)
-    assert lk.reid_rate_covered > 0.8  # only noisy register rows escape
+    # voter list (60% of patients) merged with the broker file (90% of everyone)
+    assert 0.93 * cohort().n_entities <= lk.covered_patients <= 0.99 * cohort().n_entities
+    assert lk.reid_rate_covered > 0.95  # the leave-out passes recover most noisy register rows
     assert lk.precision > 0.95
     assert lk.leaked_per_field["name"] > 0.8 * lk.covered_patients
+    assert lk.leaked_per_field["ssn"] > 0.8 * lk.covered_patients  # the broker file's full SSN
 
 
 def test_paper_rules_are_not_k_anonymous_and_still_linkable():

@@ -42,6 +42,7 @@ from privhealth.anon.attacks.linkage import (
     score_linkage,
     truth_positions,
 )
+from privhealth.anon.attacks.passes import PASS_MODES, claim, claimed_view
 from privhealth.anon.attacks.reversal import ReversalResult, reversal_attack
 from privhealth.anon.attacks.risk import RiskModels, class_sizes, risk_models
 from privhealth.anon.release import Release
@@ -59,13 +60,17 @@ class AttackConfig:
     """Every setting of the attacks and risk models, with defaults (conf/attack/default.yaml)."""
 
     seed: int = 0
-    # the auxiliary register, simulated from the source when none is passed
+    # the auxiliary register, simulated from the source when none is passed: a voter list ...
     coverage: float = 0.6
     noise: float = 0.05
     extra_people: int | None = None  # None: twice the number of source patients
+    # ... merged with a data-broker / credit-header file (SSN, phone, e-mail; 0: none)
+    broker_coverage: float = 0.9
+    broker_noise: float = 0.05
     population_size: int | None = None  # N for journalist/population models; None: patients + others
     # linkage
     linkage_fields: list[str] | None = None  # None: every register field the release also holds
+    linkage_passes: str = "leave_one_out"  # or "single": one pass, every field must agree
     min_field_overlap: float = 0.05
     age_column: str | None = "age"
     admission_column: str | None = "admission_date"
@@ -95,7 +100,8 @@ class AttackConfig:
     safe_harbor: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("coverage", "noise", "min_field_overlap", "risk_threshold", "inference_threshold"):
+        for name in ("coverage", "noise", "broker_coverage", "broker_noise", "min_field_overlap",
+                     "risk_threshold", "inference_threshold"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"attack setting '{name}' must be in [0, 1], got {v}")
@@ -106,6 +112,10 @@ class AttackConfig:
         if len(self.admission_years) != 2 or int(self.admission_years[0]) > int(self.admission_years[1]):
             raise ConfigError("attack setting 'admission_years' must be [first, last] with first <= last")
         self.admission_years = (int(self.admission_years[0]), int(self.admission_years[1]))
+        if self.linkage_passes not in PASS_MODES:
+            raise ConfigError(
+                f"attack setting 'linkage_passes' must be one of {list(PASS_MODES)}, got {self.linkage_passes!r}"
+            )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> AttackConfig:
@@ -292,7 +302,8 @@ def _register(source: Dataset, population: pd.DataFrame | None, cfg: AttackConfi
     try:
         n = source.n_entities
         extra = int(cfg.extra_people) if cfg.extra_people is not None else 2 * n
-        return simulate_population(source, cfg.coverage, cfg.noise, extra, cfg.seed)
+        return simulate_population(source, cfg.coverage, cfg.noise, extra, cfg.seed,
+                                   broker_coverage=cfg.broker_coverage, broker_noise=cfg.broker_noise)
     except SchemaError:
         return None  # no identity columns: nothing to link with
 
@@ -453,8 +464,11 @@ def _link(
     codes, sizes, skipped = encode_sensitive(patients, _sensitive_columns(release, cfg), cfg.max_sensitive_values)
     cand = match(plan, attacker_view, truth=truth, values=codes, n_values=sizes, max_pairs=cfg.max_candidate_pairs)
     leak_fields = {f: categories[f] for f in FIELD_KINDS if f in categories}
-    linkage = score_linkage(plan, cand, attacker_view, truth, al, source_patients(source), leak_fields)
-    inference = infer_attributes(cand, truth, codes, cfg.inference_threshold, skipped)
+    claims = claim(plan, attacker_view, cand, cfg.linkage_passes, cfg.max_candidate_pairs)
+    linkage = score_linkage(plan, cand, attacker_view, truth, al, source_patients(source), leak_fields,
+                            claimed=claims.patient, passes=claims.per_pass(truth))
+    inference = infer_attributes(claimed_view(cand, claims.patient, codes), truth, codes,
+                                 cfg.inference_threshold, skipped)
     try:
         everyone = _superset(source, register)
     except SchemaError:

@@ -46,11 +46,13 @@ from privhealth.anon.attacks.common import (
     on_distinct,
     share,
 )
+from privhealth.anon.attacks.fragments import label_specs, render_fragment
 from privhealth.anon.transforms import RESTRICTED_ZIP3
 from privhealth.data.population import GROUND_TRUTH
 from privhealth.errors import ConfigError
 
-# Register field → how its values are compared with the release column of the same name.
+# Register field → how its values are compared with the release column of the same name
+# (text and digits fields also through masked fragments: see ``fragments``).
 FIELD_KINDS = {
     "name": "text",
     "gender": "code",
@@ -58,6 +60,9 @@ FIELD_KINDS = {
     "zip": "zip",
     "city": "text",
     "address": "text",
+    "ssn": "digits",
+    "phone": "digits",
+    "email": "text",
 }
 DAYS_PER_YEAR = 365.25
 WILDCARDS = frozenset({"*", "", "nan", "none"})
@@ -148,6 +153,8 @@ def _field_plan(name: str, kind: str, col: pd.Series) -> FieldPlan:
     elif kind == "code" and pd.api.types.is_numeric_dtype(col):
         keys = int_text(col)
         specs_row = [("exact",)] * len(col)
+    elif kind in ("text", "digits"):
+        specs_row, keys = label_specs(col, kind)
     else:
         text = norm_text(col)
         specs_row, keys = _spec_column(text, kind)
@@ -163,7 +170,9 @@ def _field_plan(name: str, kind: str, col: pd.Series) -> FieldPlan:
 
 def render(kind: str, spec: tuple, values: pd.Series, zero_restricted: bool = False) -> np.ndarray:
     """The attacker's register values rendered like a released label of ``spec`` (None: missing)."""
-    if spec[0] == "zip":
+    if kind in ("text", "digits"):
+        out = render_fragment(kind, spec, values)
+    elif spec[0] == "zip":
         d = values.astype("str").str.replace(r"\D", "", regex=True)
         head = d.str.slice(0, spec[1])
         if zero_restricted and spec[1] == 3:
@@ -698,6 +707,7 @@ class LinkageResult:
     patient_reidentified: np.ndarray  # per released patient, internal
     patient_expected: np.ndarray  # per released patient, internal
     candidates: Candidates | None = None
+    passes: list[dict[str, Any]] = field(default_factory=list)  # claims (and correct ones) per pass
 
     @property
     def precision(self) -> float:
@@ -732,6 +742,7 @@ class LinkageResult:
             "expected_random_pick_reidentified": self.expected_correct,
             "expected_random_pick_rate": self.expected_rate,
             "leaked_patients_per_field": self.leaked_per_field,
+            "passes": self.passes,
         }
 
 
@@ -763,19 +774,28 @@ def score_linkage(
     alignment: Alignment,
     source_people: pd.DataFrame,
     leak_fields: dict[str, str],
+    claimed: np.ndarray | None = None,
+    passes: list[dict[str, Any]] | None = None,
 ) -> LinkageResult:
-    """Claims and their correctness; PII leaked by correct claims (``leak_fields``: field → category)."""
+    """Claims and their correctness; PII leaked by correct claims (``leak_fields``: field → category).
+
+    ``claimed`` gives each register row's claimed patient position (-1: none), e.g. from the
+    multi-pass ``passes.claim``; by default the rows and patients that are each other's only
+    candidate in ``cand``.
+    """
     n_p = alignment.n
-    sole = cand.p_count[np.maximum(cand.v_last, 0)] == 1 if n_p else np.zeros(len(cand.v_count), bool)
-    unique = (cand.v_count == 1) & sole
-    correct = unique & (truth >= 0) & (cand.v_last == truth)
+    if claimed is None:
+        sole = cand.p_count[np.maximum(cand.v_last, 0)] == 1 if n_p else np.zeros(len(cand.v_count), bool)
+        claimed = np.where((cand.v_count == 1) & sole, cand.v_last, -1)
+    unique = claimed >= 0
+    correct = unique & (truth >= 0) & (claimed == truth)
     reid = np.zeros(n_p, bool)
-    reid[cand.v_last[correct]] = True
+    reid[claimed[correct]] = True
     expected = np.zeros(n_p)
     hit = cand.v_true & (cand.v_count > 0)
     np.add.at(expected, truth[hit], 1.0 / cand.v_count[hit])
     rows = np.flatnonzero(correct)
-    ents = alignment.entities[cand.v_last[rows]]
+    ents = alignment.entities[claimed[rows]]
     leaked, parts = {}, []
     for f, category in leak_fields.items():
         if f not in register.columns or f not in source_people.columns:
@@ -802,4 +822,5 @@ def score_linkage(
         patient_reidentified=reid,
         patient_expected=expected,
         candidates=cand,
+        passes=passes or [],
     )
