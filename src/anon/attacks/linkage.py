@@ -385,6 +385,7 @@ def match(
     chunk_pairs: int = 2_000_000,
     max_pairs: int = 100_000_000,
     pairwise: bool = False,
+    prerendered: dict[tuple[str, tuple], np.ndarray] | None = None,
 ) -> Candidates:
     """Candidates per register row and per released patient, counted without keeping the pairs.
 
@@ -395,7 +396,8 @@ def match(
     release costs O(n log n). ``pairwise=True`` enumerates the candidate pairs instead (the
     reference the tests compare against); only that path is limited by ``max_pairs``. Both
     give the same counts, flags and histograms; ``v_last`` is the same wherever it is
-    defined as *the* candidate (``v_count`` 0 or 1).
+    defined as *the* candidate (``v_count`` 0 or 1). ``prerendered`` (``prerender`` of this
+    register) saves rendering the register again when it is matched several times.
     """
     n_v, n_p = len(register), len(plan.age_lo)
     v_count = np.zeros(n_v, np.int64)
@@ -412,7 +414,9 @@ def match(
         missing[:, j] = register[p.field].isna().to_numpy()
         zero = _has_zero_zip3(p)
         for pid, spec in enumerate(p.specs):
-            r = render(p.kind, spec, register[p.field], zero)
+            r = (prerendered or {}).get((p.field, spec))
+            if r is None:
+                r = render(p.kind, spec, register[p.field], zero)
             rendered[(j, pid)] = r  # None where a present value cannot be rendered: never matches
     attempted = (~missing).any(axis=1) | (~np.isnan(dob) if plan.age_used else False)
     if plan.fields and n_p:
@@ -471,6 +475,14 @@ def match(
         {a: h.reshape(n_v, n_values[a]) for a, h in hists.items()},
         np.asarray(attempted, bool),
     )
+
+
+def prerender(plan: LinkPlan, register: pd.DataFrame) -> dict[tuple[str, tuple], np.ndarray]:
+    """The register rendered once per (field, spec) of the plan, for repeated ``match`` calls."""
+    return {
+        (p.field, spec): render(p.kind, spec, register[p.field], _has_zero_zip3(p))
+        for p in plan.fields for spec in p.specs
+    }
 
 
 def _match_all(v_idx, p_idx, v_count, p_count, v_last, v_true, truth, values, hists, n_values) -> None:

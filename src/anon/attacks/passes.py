@@ -9,7 +9,7 @@ together, as a move changes them together), each looking only at the register ro
 patients no earlier pass claimed. These passes first consider only register rows that hold a
 value for every unit used (a row without an SSN is no rival of the row whose SSN fragment
 agrees), then all rows with missing values as wildcards. In every pass a claim is made when a
-row and a patient are each other's only candidate among those left. With ``mode="single"``
+row and a patient are each other's only candidate in that pass and neither is claimed yet. With ``mode="single"``
 only the all-fields wildcard pass runs (the attack of earlier versions).
 
 The k-anonymity bound of ``linkage`` holds for every pass: leaving a field out can only
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privhealth.anon.attacks.linkage import Candidates, LinkPlan, match
+from privhealth.anon.attacks.linkage import Candidates, LinkPlan, match, prerender
 from privhealth.errors import ConfigError
 
 PASS_MODES = ("leave_one_out", "single")
@@ -124,31 +124,38 @@ def claim(plan: LinkPlan, register: pd.DataFrame, first: Candidates, mode: str =
     """Claims of every pass (``schedule``); ``first`` is ``match`` on the whole plan and register.
 
     A pass that requires its units present looks only at register rows holding a value for
-    each: a row missing the SSN is not a rival of the row whose SSN fragment agrees. The last
-    pass treats missing register values as wildcards (the single-pass attack), on what is left.
+    each: a row missing the SSN is not a rival of the row whose SSN fragment agrees. Uniqueness
+    is judged against every patient and every row of the pass, claimed or not (fewer chance
+    claims than matching the leftovers among themselves); only a row and a patient that no
+    earlier pass claimed are claimed.
     """
     n_v, n_p = len(register), len(plan.age_lo)
     patient = np.full(n_v, -1, np.int64)
     pass_of = np.full(n_v, -1, np.int64)
     passes = schedule(plan, mode)
     present = _present(plan, register)
+    cache = prerender(plan, register)
     for i, (without, required) in enumerate(passes):
         taken = np.zeros(n_p, bool)
         taken[patient[patient >= 0]] = True
-        free = patient < 0
+        if taken.all():
+            break
+        ok = np.ones(n_v, bool)
         if required:
-            for unit, ok in present.items():
+            for unit, has in present.items():
                 if unit not in without:
-                    free &= ok
-        rows, pats = np.flatnonzero(free), np.flatnonzero(~taken)
-        if not len(rows) or not len(pats):
+                    ok &= has
+        rows = np.flatnonzero(ok)
+        if not len(rows):
             continue
-        if not without and not required and len(rows) == n_v and len(pats) == n_p:
+        if not without and not required and len(rows) == n_v:
             c = first  # the whole plan on everyone: already matched
         else:
-            c = match(restrict(plan, pats, without), register.iloc[rows], max_pairs=max_pairs)
-        hit = _unique(c)
-        patient[rows[hit]] = pats[c.v_last[hit]]
+            sub = {k: v[rows] for k, v in cache.items()}
+            c = match(restrict(plan, np.arange(n_p), without), register.iloc[rows], max_pairs=max_pairs,
+                      prerendered=sub)
+        hit = _unique(c) & (patient[rows] < 0) & ~taken[np.maximum(c.v_last, 0)]
+        patient[rows[hit]] = c.v_last[hit]
         pass_of[rows[hit]] = i
     return Claims(patient, pass_of, [_name(w, r) for w, r in passes])
 
