@@ -421,7 +421,7 @@ def match(
     attempted = (~missing).any(axis=1) | (~np.isnan(dob) if plan.age_used else False)
     if plan.fields and n_p:
         pm = np.stack([p.pattern for p in plan.fields], axis=1)
-        tuples, groups = np.unique(pm, axis=0, return_inverse=True)
+        tuples, groups = unique_rows(pm)
         groups = np.asarray(groups).reshape(-1)
     else:  # nothing to join on: one block
         tuples, groups = np.zeros((1 if n_p else 0, 0), np.int64), np.zeros(n_p, np.int64)
@@ -432,7 +432,7 @@ def match(
         active = [j for j in range(len(plan.fields)) if tup[j] >= 0]
         mpat = missing[:, active] if active else np.zeros((n_v, 0), bool)
         if active:
-            mcodes, minv = np.unique(mpat, axis=0, return_inverse=True)
+            mcodes, minv = unique_rows(mpat)
             minv = np.asarray(minv).reshape(-1)
         else:
             mcodes, minv = np.zeros((1, 0), bool), np.zeros(n_v, np.int64)
@@ -475,6 +475,29 @@ def match(
         {a: h.reshape(n_v, n_values[a]) for a, h in hists.items()},
         np.asarray(attempted, bool),
     )
+
+
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, axis=0, return_inverse=True)`` for small non-negative-ish integer or bool rows.
+
+    Each row is packed into one integer (mixed radix, first column most significant, so the
+    order is np.unique's lexicographic one) and the 1-D integers are made unique: the same
+    result without np.unique's slow row-wise sort of a 300,000-row register.
+    """
+    x = np.asarray(a, dtype=np.int64)
+    if x.ndim != 2 or x.shape[1] == 0 or not len(x):
+        u, inv = np.unique(a, axis=0, return_inverse=True)
+        return u, np.asarray(inv).reshape(-1)
+    lo = x.min(axis=0)
+    span = x.max(axis=0) - lo + 1
+    if float(np.prod(span.astype(float))) >= 2.0**62:  # too many combinations to pack
+        u, inv = np.unique(a, axis=0, return_inverse=True)
+        return u, np.asarray(inv).reshape(-1)
+    code = np.zeros(len(x), np.int64)
+    for j in range(x.shape[1]):  # a few columns, not rows
+        code = code * span[j] + (x[:, j] - lo[j])
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    return np.asarray(a)[first], np.asarray(inv).reshape(-1)
 
 
 def prerender(plan: LinkPlan, register: pd.DataFrame) -> dict[tuple[str, tuple], np.ndarray]:
