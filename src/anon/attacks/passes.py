@@ -101,15 +101,15 @@ def _present(plan: LinkPlan, register: pd.DataFrame) -> dict[str, np.ndarray]:
 def schedule(plan: LinkPlan, mode: str) -> list[tuple[tuple[str, ...], bool]]:
     """The passes as (units left out, whether the units used must be present in the row).
 
-    Units present: all, then every one and every two left out (while at least two units
-    remain); then with wildcards: all, then every one left out (while two remain).
+    Units present: all, then every one and every two left out (while at least one unit
+    remains); then with missing values as wildcards: all, then every one left out.
     """
     if mode not in PASS_MODES:
         raise ConfigError(f"attack setting 'linkage_passes' must be one of {list(PASS_MODES)}, got {mode!r}")
     if mode == "single":
         return [((), False)]
     u = list(units(plan))
-    most = max(0, min(MAX_LEFT_OUT, len(u) - 2))
+    most = max(0, min(MAX_LEFT_OUT, len(u) - 1))
     required = [w for r in range(most + 1) for w in itertools.combinations(u, r)]
     return [(w, True) for w in required] + [(w, False) for w in required if len(w) <= min(1, most)]
 
