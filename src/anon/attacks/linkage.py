@@ -412,11 +412,10 @@ def match(
     missing = np.zeros((n_v, len(plan.fields)), bool)
     for j, p in enumerate(plan.fields):
         missing[:, j] = register[p.field].isna().to_numpy()
-        zero = _has_zero_zip3(p)
         for pid, spec in enumerate(p.specs):
             r = (prerendered or {}).get((p.field, spec))
             if r is None:
-                r = render(p.kind, spec, register[p.field], zero)
+                r = render(p.kind, spec, register[p.field], _has_zero_zip3(p))
             rendered[(j, pid)] = r  # None where a present value cannot be rendered: never matches
     attempted = (~missing).any(axis=1) | (~np.isnan(dob) if plan.age_used else False)
     if plan.fields and n_p:

@@ -119,6 +119,23 @@ def _name(without: tuple[str, ...], required: bool) -> str:
     return base + ("" if required else ", missing register values as wildcards")
 
 
+def _encode(plan: LinkPlan, cache: dict[tuple[str, tuple], np.ndarray]) -> tuple[
+    LinkPlan, dict[tuple[str, tuple], np.ndarray]
+]:
+    """Keys as numbers (NaN: none), one code per distinct text per field: every pass then joins numbers."""
+    fields, out = [], {}
+    for f in plan.fields:
+        mine = [k for k in cache if k[0] == f.field]
+        parts = [np.asarray(f.key, dtype=object), *(np.asarray(cache[k], dtype=object) for k in mine)]
+        codes, _ = pd.factorize(pd.Series(np.concatenate(parts), dtype=object), use_na_sentinel=True)
+        codes = np.where(codes < 0, np.nan, codes.astype(float))
+        ends = np.cumsum([len(x) for x in parts])
+        chunks = np.split(codes, ends[:-1])
+        fields.append(dataclasses.replace(f, key=chunks[0]))
+        out.update(zip(mine, chunks[1:], strict=True))
+    return dataclasses.replace(plan, fields=fields), out
+
+
 def claim(plan: LinkPlan, register: pd.DataFrame, first: Candidates, mode: str = "leave_one_out",
           max_pairs: int = 100_000_000) -> Claims:
     """Claims of every pass (``schedule``); ``first`` is ``match`` on the whole plan and register.
@@ -134,7 +151,7 @@ def claim(plan: LinkPlan, register: pd.DataFrame, first: Candidates, mode: str =
     pass_of = np.full(n_v, -1, np.int64)
     passes = schedule(plan, mode)
     present = _present(plan, register)
-    cache = prerender(plan, register)
+    plan, cache = _encode(plan, prerender(plan, register))
     for i, (without, required) in enumerate(passes):
         taken = np.zeros(n_p, bool)
         taken[patient[patient >= 0]] = True
