@@ -10,7 +10,8 @@ from attack_cases import FAST, cohort, paper_rules, pseudonym_key, release, repo
 from privhealth.anon.attacks import assess_release
 from privhealth.anon.attacks.fragments import label_specs, render_fragment
 from privhealth.anon.attacks.leakage import AttackConfig, _register
-from privhealth.anon.attacks.linkage import match, plan_attack
+from privhealth.anon.attacks.linkage import plan_attack
+from privhealth.anon.attacks.matching import match
 from privhealth.anon.attacks.passes import claim
 from privhealth.anon.release import RuleBasedAnonymizer
 from privhealth.anon.transforms import DropColumns, Masker

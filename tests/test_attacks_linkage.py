@@ -187,7 +187,7 @@ def _same_candidates(a, b) -> None:
 
 
 def _both(patients: pd.DataFrame, kind: str = "raw", tolerance: float = 0.01):
-    from privhealth.anon.attacks.linkage import match
+    from privhealth.anon.attacks.matching import match
 
     plan, view, truth, codes, sizes = _attack_inputs(patients, kind, tolerance)
     kw = {"truth": truth, "values": codes, "n_values": sizes}
@@ -212,7 +212,7 @@ def test_block_counting_equals_pairwise_on_mixed_generalized_and_suppressed_rele
 
 
 def test_coarse_release_is_counted_where_pairs_would_exceed_the_limit():
-    from privhealth.anon.attacks.linkage import match
+    from privhealth.anon.attacks.matching import match
     from privhealth.errors import ConfigError
 
     ds, rel = cohort(), release("safe_harbor")

@@ -7,9 +7,12 @@ patient (released or suppressed) times every field with a PII category in the sc
 SSN, MRN, address, city, state, ZIP, phone, e-mail, dates of birth and admission) plus the
 entity (stay) id, counting only non-empty values. PII_recovered is the union, over the direct
 scan, the pseudonym-reversal attack and the linkage attack, of the pairs each one recovers
-*correctly* (checked against the source through the release's index alignment). Partial
-exposures (digit fragments) are reported beside it and join the union only with
-``count_partial``. See docs/risk.md for what these figures do and do not guarantee.
+*correctly* (checked against the source through the release's index alignment). A fragment
+left in the release (the last SSN digits) counts when an attack turns it into the full value:
+the linkage attack matches fragments against the broker file and recovers the full SSN of a
+re-identified patient. The fragments themselves are reported beside it as partial exposures
+and join the union only with ``count_partial``. See docs/risk.md for what these figures do
+and do not guarantee.
 """
 
 from __future__ import annotations
@@ -37,11 +40,11 @@ from privhealth.anon.attacks.inference import InferenceResult, encode_sensitive,
 from privhealth.anon.attacks.linkage import (
     FIELD_KINDS,
     LinkageResult,
-    match,
     plan_attack,
     score_linkage,
     truth_positions,
 )
+from privhealth.anon.attacks.matching import match
 from privhealth.anon.attacks.passes import PASS_MODES, claim, claimed_view
 from privhealth.anon.attacks.reversal import ReversalResult, reversal_attack
 from privhealth.anon.attacks.risk import RiskModels, class_sizes, risk_models
@@ -218,6 +221,7 @@ class RiskReport:
             "risk/leakage_direct": per_attack.get("direct", 0) / total,
             "risk/leakage_reversal": per_attack.get("reversal", 0) / total,
             "risk/leakage_linkage": per_attack.get("linkage", 0) / total,
+            "risk/linkage_reid_rate_covered": lk.reid_rate_covered if lk else nan,
             "risk/linkage_precision": lk.precision if lk else nan,
             "risk/linkage_expected_reid": lk.expected_rate if lk else nan,
             "risk/journalist_max": r.journalist_max,
@@ -229,6 +233,7 @@ class RiskReport:
             "risk/prosecutor_max_declared": self.risk_declared.prosecutor_max,
             "risk/prosecutor_avg_declared": self.risk_declared.prosecutor_avg,
             "risk/records_at_risk_declared": self.risk_declared.records_at_risk,
+            "risk/sample_uniqueness_declared": self.risk_declared.sample_uniqueness,
         }
         if self.safe_harbor is not None:
             m["risk/safe_harbor_pass"] = float(self.safe_harbor.passed)

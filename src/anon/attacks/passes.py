@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privhealth.anon.attacks.linkage import Candidates, LinkPlan, match, prerender
+from privhealth.anon.attacks.linkage import LinkPlan
+from privhealth.anon.attacks.matching import Candidates, match, prerender
 from privhealth.errors import ConfigError
 
 PASS_MODES = ("leave_one_out", "single")
