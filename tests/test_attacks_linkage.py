@@ -14,10 +14,12 @@ from privhealth.anon.attacks.risk import class_ids, class_sizes
 
 def test_raw_release_is_linked_for_most_covered_patients():
     lk = report("raw").linkage
-    assert lk.covered_patients == round(0.6 * cohort().n_entities)
-    assert lk.reid_rate_covered > 0.8  # only noisy register rows escape
+    # voter list (60% of patients) merged with the broker file (90% of everyone)
+    assert 0.93 * cohort().n_entities <= lk.covered_patients <= 0.99 * cohort().n_entities
+    assert lk.reid_rate_covered > 0.95  # the leave-out passes recover most noisy register rows
     assert lk.precision > 0.95
     assert lk.leaked_per_field["name"] > 0.8 * lk.covered_patients
+    assert lk.leaked_per_field["ssn"] > 0.8 * lk.covered_patients  # the broker file's full SSN
 
 
 def test_paper_rules_are_not_k_anonymous_and_still_linkable():
@@ -185,7 +187,7 @@ def _same_candidates(a, b) -> None:
 
 
 def _both(patients: pd.DataFrame, kind: str = "raw", tolerance: float = 0.01):
-    from privhealth.anon.attacks.linkage import match
+    from privhealth.anon.attacks.matching import match
 
     plan, view, truth, codes, sizes = _attack_inputs(patients, kind, tolerance)
     kw = {"truth": truth, "values": codes, "n_values": sizes}
@@ -210,7 +212,7 @@ def test_block_counting_equals_pairwise_on_mixed_generalized_and_suppressed_rele
 
 
 def test_coarse_release_is_counted_where_pairs_would_exceed_the_limit():
-    from privhealth.anon.attacks.linkage import match
+    from privhealth.anon.attacks.matching import match
     from privhealth.errors import ConfigError
 
     ds, rel = cohort(), release("safe_harbor")

@@ -7,9 +7,12 @@ patient (released or suppressed) times every field with a PII category in the sc
 SSN, MRN, address, city, state, ZIP, phone, e-mail, dates of birth and admission) plus the
 entity (stay) id, counting only non-empty values. PII_recovered is the union, over the direct
 scan, the pseudonym-reversal attack and the linkage attack, of the pairs each one recovers
-*correctly* (checked against the source through the release's index alignment). Partial
-exposures (digit fragments) are reported beside it and join the union only with
-``count_partial``. See docs/risk.md for what these figures do and do not guarantee.
+*correctly* (checked against the source through the release's index alignment). A fragment
+left in the release (the last SSN digits) counts when an attack turns it into the full value:
+the linkage attack matches fragments against the broker file and recovers the full SSN of a
+re-identified patient. The fragments themselves are reported beside it as partial exposures
+and join the union only with ``count_partial``. See docs/risk.md for what these figures do
+and do not guarantee.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from privhealth.anon.attacks.inference import InferenceResult, encode_sensitive,
 from privhealth.anon.attacks.linkage import (
     FIELD_KINDS,
     LinkageResult,
-    match,
     plan_attack,
     score_linkage,
     truth_positions,
 )
+from privhealth.anon.attacks.matching import match
+from privhealth.anon.attacks.passes import PASS_MODES, claim, claimed_view
 from privhealth.anon.attacks.reversal import ReversalResult, reversal_attack
 from privhealth.anon.attacks.risk import RiskModels, class_sizes, risk_models
 from privhealth.anon.release import Release
@@ -59,13 +63,17 @@ class AttackConfig:
     """Every setting of the attacks and risk models, with defaults (conf/attack/default.yaml)."""
 
     seed: int = 0
-    # the auxiliary register, simulated from the source when none is passed
+    # the auxiliary register, simulated from the source when none is passed: a voter list ...
     coverage: float = 0.6
     noise: float = 0.05
     extra_people: int | None = None  # None: twice the number of source patients
+    # ... merged with a data-broker / credit-header file (SSN, phone, e-mail; 0: none)
+    broker_coverage: float = 0.9
+    broker_noise: float = 0.05
     population_size: int | None = None  # N for journalist/population models; None: patients + others
     # linkage
     linkage_fields: list[str] | None = None  # None: every register field the release also holds
+    linkage_passes: str = "leave_one_out"  # or "single": one pass, every field must agree
     min_field_overlap: float = 0.05
     age_column: str | None = "age"
     admission_column: str | None = "admission_date"
@@ -95,7 +103,8 @@ class AttackConfig:
     safe_harbor: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("coverage", "noise", "min_field_overlap", "risk_threshold", "inference_threshold"):
+        for name in ("coverage", "noise", "broker_coverage", "broker_noise", "min_field_overlap",
+                     "risk_threshold", "inference_threshold"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"attack setting '{name}' must be in [0, 1], got {v}")
@@ -106,6 +115,10 @@ class AttackConfig:
         if len(self.admission_years) != 2 or int(self.admission_years[0]) > int(self.admission_years[1]):
             raise ConfigError("attack setting 'admission_years' must be [first, last] with first <= last")
         self.admission_years = (int(self.admission_years[0]), int(self.admission_years[1]))
+        if self.linkage_passes not in PASS_MODES:
+            raise ConfigError(
+                f"attack setting 'linkage_passes' must be one of {list(PASS_MODES)}, got {self.linkage_passes!r}"
+            )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> AttackConfig:
@@ -208,6 +221,7 @@ class RiskReport:
             "risk/leakage_direct": per_attack.get("direct", 0) / total,
             "risk/leakage_reversal": per_attack.get("reversal", 0) / total,
             "risk/leakage_linkage": per_attack.get("linkage", 0) / total,
+            "risk/linkage_reid_rate_covered": lk.reid_rate_covered if lk else nan,
             "risk/linkage_precision": lk.precision if lk else nan,
             "risk/linkage_expected_reid": lk.expected_rate if lk else nan,
             "risk/journalist_max": r.journalist_max,
@@ -219,6 +233,7 @@ class RiskReport:
             "risk/prosecutor_max_declared": self.risk_declared.prosecutor_max,
             "risk/prosecutor_avg_declared": self.risk_declared.prosecutor_avg,
             "risk/records_at_risk_declared": self.risk_declared.records_at_risk,
+            "risk/sample_uniqueness_declared": self.risk_declared.sample_uniqueness,
         }
         if self.safe_harbor is not None:
             m["risk/safe_harbor_pass"] = float(self.safe_harbor.passed)
@@ -292,7 +307,8 @@ def _register(source: Dataset, population: pd.DataFrame | None, cfg: AttackConfi
     try:
         n = source.n_entities
         extra = int(cfg.extra_people) if cfg.extra_people is not None else 2 * n
-        return simulate_population(source, cfg.coverage, cfg.noise, extra, cfg.seed)
+        return simulate_population(source, cfg.coverage, cfg.noise, extra, cfg.seed,
+                                   broker_coverage=cfg.broker_coverage, broker_noise=cfg.broker_noise)
     except SchemaError:
         return None  # no identity columns: nothing to link with
 
@@ -453,8 +469,11 @@ def _link(
     codes, sizes, skipped = encode_sensitive(patients, _sensitive_columns(release, cfg), cfg.max_sensitive_values)
     cand = match(plan, attacker_view, truth=truth, values=codes, n_values=sizes, max_pairs=cfg.max_candidate_pairs)
     leak_fields = {f: categories[f] for f in FIELD_KINDS if f in categories}
-    linkage = score_linkage(plan, cand, attacker_view, truth, al, source_patients(source), leak_fields)
-    inference = infer_attributes(cand, truth, codes, cfg.inference_threshold, skipped)
+    claims = claim(plan, attacker_view, cand, cfg.linkage_passes, cfg.max_candidate_pairs)
+    linkage = score_linkage(plan, cand, attacker_view, truth, al, source_patients(source), leak_fields,
+                            claimed=claims.patient, passes=claims.per_pass(truth))
+    inference = infer_attributes(claimed_view(cand, claims.patient, codes), truth, codes,
+                                 cfg.inference_threshold, skipped)
     try:
         everyone = _superset(source, register)
     except SchemaError:
