@@ -33,7 +33,9 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,9 @@ from typing import Any
 import hydra
 import optuna
 import pandas as pd
+import sqlalchemy
 import sqlalchemy.exc
+import sqlalchemy.pool
 from filelock import FileLock
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
@@ -212,10 +216,12 @@ class Gate:
     def __init__(self, study: DictConfig) -> None:
         url = str(study.storage)
         self.lock: FileLock | None = None
-        for prefix in ("sqlite:///", "journal:///"):
+        # not "<journal>.lock": Optuna's journal backend takes that name for its own lock, waits
+        # for it, and after 30 s breaks it as stale (every trial then waited 30 s, unserialised)
+        for prefix, suffix in (("sqlite:///", ".lock"), ("journal:///", ".gate.lock")):
             if url.startswith(prefix):
                 Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
-                self.lock = FileLock(url[len(prefix):] + ".lock", timeout=3600)
+                self.lock = FileLock(url[len(prefix):] + suffix, timeout=3600)
         self.held = False
 
     def acquire(self) -> None:
@@ -304,8 +310,33 @@ def counted_trials(study: optuna.Study) -> int:
     )
 
 
+@contextmanager
+def server_lock(study: DictConfig) -> Iterator[None]:
+    """Serialises a check-then-create among workers sharing a PostgreSQL storage (an advisory lock).
+
+    File storages are serialised by :class:`Gate`; other storages get no lock.
+    """
+    url = str(study.storage)
+    if not url.startswith("postgresql"):
+        yield
+        return
+    key = zlib.crc32(f"privhealth.study:{study.name}".encode())  # fits PostgreSQL's bigint key
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.begin() as con:  # the lock is released when this transaction ends
+            con.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield
+    finally:
+        engine.dispose()
+
+
 def parent_run(cfg: DictConfig, study: optuna.Study) -> str:
     """The study's MLflow parent run (created once, remembered in the study)."""
+    with server_lock(cfg.study):  # two workers on a database server would both create one
+        return _parent_run(cfg, study)
+
+
+def _parent_run(cfg: DictConfig, study: optuna.Study) -> str:
     rid = study.user_attrs.get("mlflow_parent_run_id")
     if rid:
         return str(rid)
