@@ -50,8 +50,16 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from privhealth.errors import ConfigError, PrivHealthError
+from privhealth.experiments.guard import precheck
+from privhealth.experiments.liveness import (
+    install_signal_handlers,
+    interrupt_taken,
+    process_tags,
+    reown_run,
+)
 from privhealth.experiments.pipeline import PipelineResult, run_pipeline
 from privhealth.experiments.samplers import duplicate_of, make_sampler
+from privhealth.experiments.settings import check_settings
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 
 log = logging.getLogger("privhealth.tradeoff")
@@ -264,6 +272,7 @@ def parent_run(cfg: DictConfig, study: optuna.Study) -> str:
     """The study's MLflow parent run (created once, remembered in the study)."""
     rid = study.user_attrs.get("mlflow_parent_run_id")
     if rid:
+        reown_run(str(cfg.tracking.uri), str(rid))
         return str(rid)
     uri = str(cfg.tracking.uri)
     exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
@@ -276,6 +285,7 @@ def parent_run(cfg: DictConfig, study: optuna.Study) -> str:
             "privhealth.sweep_id": str(cfg.study.name),
             "privhealth.mode": str(cfg.study.mode),
             "privhealth.git_commit": git_commit(),
+            **process_tags(),
         },
     )
     study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
@@ -425,15 +435,29 @@ def spawn_workers(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(cmd) for _ in range(n)]
 
 
+def main() -> None:
+    """Entry point: refuse credentials and bad settings (exit 2) before Hydra writes anything, then run."""
+    precheck(sys.argv[1:], CONF_DIR, "tradeoff", check_settings)
+    hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="tradeoff")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Run (or resume) the study, then print and write its Pareto front and λ table."""
+    install_signal_handlers()
     workers = spawn_workers(int(cfg.study.workers) - 1) if int(cfg.study.workers) > 1 else []
     try:
         ran = work(cfg, cli_overrides())
     except PrivHealthError as exc:
         log.error("%s", exc)
         sys.exit(2)
+    except BaseException:  # a signal: the helpers stop too, ending their trials' runs KILLED
+        interrupt_taken()
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(60)
+        raise
     codes = [w.wait() for w in workers]
     log.info("this worker ran %d trial(s); %d helper worker(s) exited with %s", ran, len(workers), codes)
     if cfg.study.get("report", True):
