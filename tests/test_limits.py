@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pipeline_helpers import compose_cfg, write_key
+from test_loaders import GOOD, SCHEMA
 
 from privhealth.anon.privacy import measure
 from privhealth.data.loaders import load_table
@@ -20,14 +21,6 @@ from privhealth.experiments.csvsafe import safe_csv
 from privhealth.experiments.pipeline import run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = {
-    "pid": {"role": "entity", "kind": "integer", "nullable": False},
-    "age": {"role": "quasi", "kind": "numeric", "nullable": False},
-    "zip": {"role": "quasi", "kind": "string", "pii": "zip"},
-    "dx": {"role": "sensitive", "kind": "categorical"},
-    "died": {"role": "target", "kind": "binary"},
-}
-GOOD = "pid,age,zip,dx,died\n1,30,02139,flu,0\n2,41,02139,copd,1\n"
 
 
 def test_a_sparse_2gb_file_is_refused_before_reading(tmp_path):
