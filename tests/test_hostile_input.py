@@ -142,8 +142,13 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["anon=optimal", "anon.k=0"], "k must be a whole number >= 1"),
-        (["anon=optimal", "anon.t=2"], "t must be in [0, 1]"),
+        (["anon=optimal", "anon.k=0"], "anon.k must be an integer ≥ 1, got 0"),
+        (["anon=paper_rules", "anon.k=-3"], "anon.k must be an integer ≥ 1, got -3"),
+        (["anon.k=abc"], "anon.k must be an integer ≥ 1, got 'abc'"),
+        (["seed=foo"], "seed must be an integer ≥ 0, got 'foo'"),
+        (["evaluation.n_bootstrap=-1"], "evaluation.n_bootstrap must be an integer ≥ 0, got -1"),
+        (["split.fractions=[0.5,0.5,0.5]"], "split.fractions must be three positive fractions summing to 1"),
+        (["anon=optimal", "anon.t=2"], "anon.t must be a number in [0, 1]"),
         (["model=unknown"], "Could not find 'model/unknown'"),
         (["anon=unknown"], "Could not find 'anon/unknown'"),
         (["anon=optimal", "anon.method=magic"], "unknown anonymization method 'magic'"),
@@ -152,7 +157,7 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 )
 def test_cli_rejects_bad_settings_before_writing_anything(tmp_path, args, message):
     proc = cli(tmp_path, *args)
-    assert proc.returncode != 0
+    assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "mlflow.db").exists() or "data=mimic" in args[0]

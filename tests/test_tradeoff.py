@@ -12,15 +12,16 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
+from optuna.distributions import IntDistribution
 from pipeline_helpers import write_key
 
 from privhealth.errors import ConfigError
+from privhealth.experiments.samplers import duplicate_of, make_sampler
 from privhealth.experiments.tradeoff import (
     attribute_risk,
     combine_risk,
@@ -178,18 +179,65 @@ def test_interrupted_study_resumes(tmp_path):
     assert len(stale) == 1 and stale[0].user_attrs.get("stale")
 
 
-def test_two_workers_share_one_study(tmp_path):
+def stored_trials(root: Path, storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    if storage == "journal":
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        store = JournalStorage(JournalFileBackend(str(root / "optuna.log")))
+        return optuna.load_study(study_name=name, storage=store).trials
+    return load(root, name).trials
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_two_workers_share_one_study(tmp_path, storage):
+    """Two workers with one study.seed draw different parameters (they once ran every set twice)."""
     write_key(tmp_path)
-    proc = tradeoff(tmp_path, ["study.name=shared", "study.n_trials=4", "study.workers=2"])
+    extra = [f"study.storage=journal:///{tmp_path}/optuna.log"] if storage == "journal" else []
+    proc = tradeoff(tmp_path, ["study.name=shared", "study.n_trials=4", "study.workers=2",
+                               "study.sampler=random", *extra])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    s = load(tmp_path, "shared")
-    done = [t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(s.trials) == 4 and len(done) == 4
+    trials = stored_trials(tmp_path, storage, "shared")
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 4
+    assert all(t.user_attrs.get("duplicate_of") is not None for t in trials if t not in done)
     owners = {t.user_attrs["owner"] for t in done}
     assert len(owners) == 2  # both workers ran trials
     runs = {t.user_attrs["run_id"] for t in done}
     assert len(runs) == 4  # no trial run twice
-    assert np.all(np.diff(sorted(t.number for t in done)) == 1)
+    params = [tuple(sorted(t.params.items())) for t in done]
+    assert len(set(params)) == 4, params  # and no parameter set run twice
+
+
+def test_workers_with_one_seed_sample_distinct_parameters(tmp_path):
+    """Two workers' samplers built from one study.seed, taking turns on one storage: no set repeats."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    cfg = OmegaConf.create({"sampler": "random", "seed": 42, "startup_trials": 3})
+    url = f"sqlite:///{tmp_path}/s.db"
+    workers = [optuna.create_study(study_name="w", storage=url, sampler=make_sampler(cfg, "lambda"),
+                                   load_if_exists=True) for _ in range(2)]
+    for i in range(8):
+        trial = workers[i % 2].ask()
+        trial.suggest_int("anon.k", 2, 50)
+        trial.suggest_categorical("anon", ["optimal", "mondrian"])
+        workers[i % 2].tell(trial, float(i))
+    params = [tuple(sorted(t.params.items())) for t in workers[0].trials]
+    assert len(set(params)) == 8, params
+    # the same seed gives the same draw for the same trial number (a rerun is reproducible)
+    again = optuna.create_study(storage=f"sqlite:///{tmp_path}/again.db", sampler=make_sampler(cfg, "lambda"))
+    t0 = again.ask()
+    assert t0.suggest_int("anon.k", 2, 50) == workers[0].trials[0].params["anon.k"]
+
+
+def test_a_duplicate_parameter_set_is_found_but_a_stale_retry_is_not(tmp_path):
+    dist = {"k": IntDistribution(2, 9)}
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(params={"k": 5}, distributions=dist, value=1.0))
+    assert duplicate_of(study, 1, {"k": 5}) == 0
+    assert duplicate_of(study, 1, {"k": 6}) is None
+    stale = optuna.create_study()  # the worker died: its retry runs these parameters on purpose
+    stale.add_trial(optuna.trial.create_trial(params={"k": 5}, distributions=dist, user_attrs={"stale": True},
+                                              state=optuna.trial.TrialState.FAIL))
+    assert duplicate_of(stale, 1, {"k": 5}) is None
 
 
 def _open_fresh_store(url: str) -> None:

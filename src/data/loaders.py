@@ -30,30 +30,94 @@ def file_fingerprint(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def read_table(
-    path: str | Path,
-    sep: str | None = None,
-    encoding: str = "utf-8",
-    expected_columns: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Read a CSV (any common delimiter) or Parquet file into a DataFrame of raw values.
+MAX_BYTES = 1_000_000_000  # data.max_bytes default: a larger input is refused before it is read
+MAX_VALUE_CHARS = 256  # data.max_value_chars default: longer cells are refused, naming the column
 
-    ``sep=None`` sniffs the delimiter from the header line. When the file parses into a
-    single column while several are expected, the error says which delimiter the header
-    seems to use.
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n:,} bytes"
+
+
+def check_input_size(path: str | Path, max_bytes: int | None = MAX_BYTES) -> None:
+    """Refuse a missing, non-regular or oversized input before reading a byte of it.
+
+    The size is the file's apparent size (``st_size``): a sparse file counts at the size it
+    would take in memory, which is what would kill the process.
     """
     p = Path(path)
     if not p.exists():
         raise SchemaError(f"{p}: no such file")
     if not p.is_file():
         raise SchemaError(f"{p}: not a regular file")
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise SchemaError(f"{p}: the file is empty")
+    if max_bytes is not None and size > max_bytes:
+        raise SchemaError(
+            f"{p}: {_size(size)} exceeds the input limit data.max_bytes={max_bytes} ({_size(max_bytes)}); "
+            f"raise data.max_bytes if the file is meant to be this large"
+        )
+
+
+def check_truncated(p: Path, df: pd.DataFrame, sep: str, encoding: str, n_columns: int) -> None:
+    """A file cut mid-row (no final newline, last row short of fields) is reported as truncated."""
+    with open(p, "rb") as fh:
+        fh.seek(max(0, p.stat().st_size - 65536))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
+    fields = next(csv.reader([last], delimiter=sep), [])
+    if len(fields) < n_columns:
+        raise SchemaError(
+            f"{p}: the file looks truncated: its last row (data row {len(df)}, line {len(df) + 1}) has "
+            f"{len(fields)} of {n_columns} fields and no line end"
+        )
+
+
+def check_value_lengths(df: pd.DataFrame, source: str, limits: int | Mapping[str, int] | None) -> None:
+    """Refuse cells longer than the column's limit (one huge value would pad a whole released column)."""
+    if limits is None:
+        return
+    default = limits.get("default", MAX_VALUE_CHARS) if isinstance(limits, Mapping) else limits
+    for col in df.columns:
+        if not (pd.api.types.is_object_dtype(df[col]) or pd.api.types.is_string_dtype(df[col])):
+            continue
+        limit = limits.get(str(col), default) if isinstance(limits, Mapping) else default
+        lengths = df[col].str.len()
+        over = lengths > limit
+        if over.any():
+            row = int(over.to_numpy().nonzero()[0][0]) + 1
+            raise SchemaError(
+                f"{source}: column '{col}' has a value of {int(lengths.max())} characters (first at data row "
+                f"{row}); the limit is {limit} (data.max_value_chars)"
+            )
+
+
+def read_table(
+    path: str | Path,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+    expected_columns: Sequence[str] | None = None,
+    max_bytes: int | None = MAX_BYTES,
+    max_value_chars: int | Mapping[str, int] | None = MAX_VALUE_CHARS,
+) -> pd.DataFrame:
+    """Read a CSV (any common delimiter) or Parquet file into a DataFrame of raw values.
+
+    ``sep=None`` sniffs the delimiter from the header line. When the file parses into a
+    single column while several are expected, the error says which delimiter the header
+    seems to use. Files over ``max_bytes`` are refused unread; a CSV cut mid-row is
+    reported as truncated; cells over ``max_value_chars`` are refused naming the column.
+    """
+    p = Path(path)
+    check_input_size(p, max_bytes)
     if p.suffix.lower() in (".parquet", ".pq"):
         try:
-            return pd.read_parquet(p)
+            df = pd.read_parquet(p)
         except Exception as exc:  # pyarrow raises several unrelated types
             raise SchemaError(f"{p}: not a readable Parquet file ({type(exc).__name__})") from None
+        check_value_lengths(df, str(p), max_value_chars)
+        return df
     try:
         with open(p, encoding=encoding, newline="") as fh:
             header = fh.readline()
@@ -81,7 +145,11 @@ def read_table(
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{p}: the file has no header or data") from None
     except pd.errors.ParserError as exc:
-        raise SchemaError(f"{p}: malformed CSV ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0]
+        if "EOF inside string" in first:
+            raise SchemaError(f"{p}: the file looks truncated: it ends inside a quoted value ({first})") from None
+        raise SchemaError(f"{p}: malformed CSV ({first})") from None
+    check_truncated(p, df, sep, encoding, len(names))
     if expected_columns and len(expected_columns) > 1 and df.shape[1] == 1:
         seen = [d for d in _DELIMS if d != sep and d in header]
         hint = f"; the header seems to use {seen[0]!r}" if seen else ""
@@ -89,6 +157,7 @@ def read_table(
             f"{p}: parsed into a single column with delimiter {sep!r}{hint}; "
             f"expected {len(expected_columns)} columns"
         )
+    check_value_lengths(df, str(p), max_value_chars)
     return df
 
 
@@ -99,12 +168,15 @@ def load_table(
     sep: str | None = None,
     encoding: str = "utf-8",
     extra: ExtraPolicy = "error",
+    max_bytes: int | None = MAX_BYTES,
+    max_value_chars: int | Mapping[str, int] | None = MAX_VALUE_CHARS,
 ) -> Dataset:
-    """Any CSV or Parquet file with a declared schema of column roles."""
+    """Any CSV or Parquet file with a declared schema of column roles (size and cell-length limits apply)."""
     if not isinstance(schema, TableSchema):
         schema = TableSchema.from_dict(schema)
     p = Path(path)
-    raw = read_table(p, sep=sep, encoding=encoding, expected_columns=schema.column_names)
+    raw = read_table(p, sep=sep, encoding=encoding, expected_columns=schema.column_names,
+                     max_bytes=max_bytes, max_value_chars=max_value_chars)
     frame = schema.validate(raw, source=str(p), extra=extra)
     return Dataset(
         frame=frame,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from privhealth.data import identifiers as ids
+from privhealth.data.loaders import MAX_BYTES, check_input_size
 from privhealth.data.schema import Column, Dataset, Kind, Role, TableSchema
 from privhealth.errors import SchemaError
 
@@ -192,7 +193,7 @@ def _with_identities(data: Dataset, identities: pd.DataFrame) -> Dataset:
 
 
 def load_mimictable(
-    path: str | PathLike[str], attach_identifiers: bool = False, seed: int = 0
+    path: str | PathLike[str], attach_identifiers: bool = False, seed: int = 0, max_bytes: int | None = MAX_BYTES
 ) -> Dataset:
     """Load an AI Clinician ``MIMICtable.csv``; ages come back in years, top-coded at 90.
 
@@ -202,6 +203,7 @@ def load_mimictable(
     path = Path(path)
     if not path.is_file():
         raise SchemaError(f"{path}: no such file (expected the AI Clinician MIMICtable.csv)")
+    check_input_size(path, max_bytes)
     raw = _read_csv(path)
     data = mimictable_dataset(raw, source=str(path), name=path.stem)
     if not attach_identifiers:

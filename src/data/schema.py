@@ -268,7 +268,10 @@ class TableSchema:
             raise SchemaError(f"{source}: the table has a header but no data rows")
         out = {}
         for c in self.columns:
-            out[c.name] = _coerce(df[c.name], c, source)
+            col = df[c.name]
+            if c.role == Role.QUASI and (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+                col = nfkc(col)
+            out[c.name] = _coerce(col, c, source)
         if extra == "keep":
             for e in extras:
                 out[e] = df[e]
@@ -298,6 +301,12 @@ def _row_numbers(mask: pd.Series, limit: int = 5) -> str:
     pos = np.flatnonzero(mask.to_numpy()) + 1
     shown = ", ".join(str(p) for p in pos[:limit])
     return shown + (f" and {len(pos) - limit} more" if len(pos) > limit else "")
+
+
+def nfkc(s: pd.Series) -> pd.Series:
+    """Strings in Unicode NFKC form (full-width '１２３' → '123'), so one value is one equivalence class."""
+    normed = s.str.normalize("NFKC")
+    return normed.where(normed.notna(), s)
 
 
 def _coerce(s: pd.Series, col: Column, source: str) -> pd.Series:

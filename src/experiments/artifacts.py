@@ -14,6 +14,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from privhealth.errors import ConfigError
+from privhealth.experiments.csvsafe import safe_csv
 from privhealth.models.figures import inference_timing, plot_history, plot_metrics
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def log_release_artifacts(result: PipelineResult, cfg: Mapping[str, Any]) -> Non
     mlflow.log_dict(report, "privacy/report.json")
     if result.privacy.classes is not None and result.release.steps:
         # per-class quasi-identifier labels are release content; a raw "release" (anon=none) is never written
-        mlflow.log_text(result.privacy.classes.to_csv(index=False), "privacy/classes.csv")
+        mlflow.log_text(safe_csv(result.privacy.classes, index=False), "privacy/classes.csv")
     mlflow.log_figure(class_size_figure(result.privacy.class_sizes), "privacy/class_sizes.png")
     if result.risk is not None:
         mlflow.log_dict(result.risk.to_dict(), "risk/report.json")
@@ -94,7 +95,7 @@ def log_model_artifacts(outcome: ModelOutcome) -> None:
         },
         "model/metrics.json",
     )
-    mlflow.log_text(a.predictions().to_csv(index=False), "model/test_predictions.csv")
+    mlflow.log_text(safe_csv(a.predictions(), index=False), "model/test_predictions.csv")
     mlflow.log_figure(plot_history(a.history, title=f"{outcome.name}: training history"), "model/history.png")
     results = {f"{outcome.name} (anonymized)": a}
     if outcome.raw is not None:
@@ -120,4 +121,4 @@ def log_inference_timing(outcome: ModelOutcome, spec: Mapping[str, Any] | None) 
     if a.model is None or a.test_input is None:
         return
     timing = inference_timing({outcome.name: a}, sizes=sizes, repeats=repeats)
-    mlflow.log_text(timing.to_csv(index=False), INFERENCE_TIME_CSV)
+    mlflow.log_text(safe_csv(timing, index=False), INFERENCE_TIME_CSV)

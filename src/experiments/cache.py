@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from privhealth.models.evaluation import TaskResult
 from privhealth.models.features import TaskConfig
 
 FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
@@ -80,6 +82,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def cache_usable(root: Path) -> bool:
+    """Whether the cache folder can be written; if not (read-only mount, permissions), warn and say no."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".probe.", delete=True):
+            pass
+    except OSError as exc:
+        log.warning("the cache folder %s is not writable (%s): this run computes everything uncached",
+                    root, exc.strerror or type(exc).__name__)
+        return False
+    return True
 
 
 class ReleaseCache:

@@ -9,18 +9,33 @@ folder, where every job (whatever process or host runs it) finds it and nests un
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from privhealth.errors import ConfigError, PrivHealthError
 from privhealth.experiments.cache import atomic_write_text
+from privhealth.experiments.liveness import (
+    close_run,
+    install_signal_handlers,
+    process_tags,
+    reap_stale_runs,
+    track_open_run,
+)
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 
+log = logging.getLogger("privhealth")
 SWEEP_FILE = ".privhealth_sweep.json"
 
 
@@ -41,7 +56,7 @@ def current_sweep() -> dict[str, Any] | None:
         return None
     info = sweep_info(hc.sweep.dir)
     if info is not None:
-        info = {**info, "job_num": int(hc.job.num)}
+        info = {**info, "job_num": int(hc.job.num), "sweep_dir": str(hc.sweep.dir)}
     return info
 
 
@@ -64,6 +79,11 @@ class MlflowSweepCallback(Callback):
         self._run_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            preflight(config)
+        except PrivHealthError as exc:
+            log.error("%s: %s", type(exc).__name__, exc)
+            sys.exit(2)
         uri = str(config.tracking.uri)
         exp_id = ensure_experiment(uri, str(config.tracking.experiment), config.tracking.get("artifact_root"))
         sweep_id = uuid.uuid4().hex[:12]
@@ -79,8 +99,10 @@ class MlflowSweepCallback(Callback):
         if experiment:
             tags["privhealth.experiment"] = experiment
         run = client.create_run(
-            exp_id, run_name=self.run_name or f"{experiment or 'sweep'}-{sweep_id}", tags=tags
+            exp_id, run_name=self.run_name or f"{experiment or 'sweep'}-{sweep_id}", tags={**process_tags(), **tags}
         )
+        install_signal_handlers()
+        track_open_run(uri, run.info.run_id)  # ended KILLED if the sweep dies before its end
         self._client, self._run_id = client, run.info.run_id
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -93,12 +115,61 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self._client is None or self._run_id is None:
             return
+        exp_id = self._client.get_run(self._run_id).info.experiment_id
+        reap_stale_runs(self._client, exp_id)  # jobs whose process was killed: KILLED, not RUNNING
         children = self._client.search_runs(
-            [self._client.get_run(self._run_id).info.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{self._run_id}'",
-            max_results=10000,
+            [exp_id], filter_string=f"tags.mlflow.parentRunId = '{self._run_id}'", max_results=10000,
         )
-        failed = sum(r.info.status == "FAILED" for r in children)
+        failed_jobs = {str(r.data.tags.get("privhealth.job_num", r.info.run_id))
+                       for r in children if r.info.status in ("FAILED", "KILLED")}
+        failed_jobs |= failed_job_nums(Path(str(config.hydra.sweep.dir)))  # bad settings: no run at all
         self._client.log_metric(self._run_id, "sweep/child_runs", len(children))
-        self._client.log_metric(self._run_id, "sweep/failed_runs", failed)
+        self._client.log_metric(self._run_id, "sweep/failed_runs", len(failed_jobs))
         self._client.set_terminated(self._run_id, status="FINISHED")
+        close_run(self._run_id)
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job a basic-sweeper multirun will launch (params + command line)."""
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    args = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    parsed = OverridesParser.create().parse_overrides(args)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def preflight(config: DictConfig) -> None:
+    """Compose and validate every job of the sweep before its parent run exists (ConfigError on the first bad one)."""
+    from privhealth.experiments.guard import credential_keys, refuse_credentials
+    from privhealth.experiments.pipeline import validate_job
+
+    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
+        return  # another sweeper decides its jobs as it goes
+    name = str(OmegaConf.select(config, "hydra.job.config_name"))
+    for i, job in enumerate(sweep_jobs(config)):
+        where = f"sweep job #{i} ({' '.join(job)})"
+        try:
+            cfg = compose(config_name=name, overrides=job)
+        except HydraException as exc:
+            raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
+        try:
+            refuse_credentials(credential_keys(cfg), "in the config")
+            validate_job(cfg)
+        except PrivHealthError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except Exception as exc:  # instantiation of a bad value deep in a library
+            raise ConfigError(f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+FAILED_DIR = ".privhealth_failed"
+
+
+def record_failed_job(sweep_dir: str | Path, job_num: int, error: str) -> None:
+    """Note a failed job in the sweep folder (a job refused before its run exists leaves no run to count)."""
+    d = Path(sweep_dir) / FAILED_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(d / f"{int(job_num)}.txt", error[:2000])
+
+
+def failed_job_nums(sweep_dir: Path) -> set[str]:
+    d = sweep_dir / FAILED_DIR
+    return {p.stem for p in d.glob("*.txt")} if d.is_dir() else set()

@@ -41,6 +41,7 @@ from privhealth.experiments.cache import (
     ReleaseCache,
     ResultCache,
     RiskCache,
+    cache_usable,
     code_fingerprint,
     config_fingerprint,
     dataset_fingerprint,
@@ -55,6 +56,7 @@ from privhealth.experiments.protocol import (
     make_plan,
     train_patients,
 )
+from privhealth.experiments.settings import check_settings
 from privhealth.experiments.tracking import (
     ensure_experiment,
     git_commit,
@@ -304,6 +306,16 @@ def models_of(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------- the job
+def validate_job(cfg: DictConfig) -> tuple[dict[str, dict[str, Any]], Any]:
+    """Check every setting and build the models and anonymizer, touching no store, run or cache."""
+    check_settings(cfg)
+    models = models_of(cfg)
+    for mcfg in models.values():
+        build_model(mcfg)
+    Settings.from_cfg(cfg.evaluation)
+    return models, make_anonymizer(cfg)
+
+
 def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> PipelineResult:
     """Run one experiment job, logging as it goes; a stage that raises leaves its run FAILED.
 
@@ -313,17 +325,14 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     """
     timer = StageTimer()
     # settings are validated before anything is written: a bad config leaves no run, no cache entry
-    models = models_of(cfg)
-    for mcfg in models.values():
-        build_model(mcfg)
-    anonymizer = make_anonymizer(cfg)
-    Settings.from_cfg(cfg.evaluation)
+    models, anonymizer = validate_job(cfg)
     uri = str(cfg.tracking.uri)
     exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
     cache_root = Path(str(cfg.paths.cache))
-    releases = ReleaseCache(cache_root / "releases", enabled=bool(cfg.cache.enabled))
-    raw_results = ResultCache(cache_root / "raw_results", enabled=bool(cfg.cache.enabled))
-    risks = RiskCache(cache_root / "risk", enabled=bool(cfg.cache.enabled))
+    use_cache = bool(cfg.cache.enabled) and cache_usable(cache_root)  # read-only: run uncached, with a warning
+    releases = ReleaseCache(cache_root / "releases", enabled=use_cache)
+    raw_results = ResultCache(cache_root / "raw_results", enabled=use_cache)
+    risks = RiskCache(cache_root / "risk", enabled=use_cache)
     single = len(models) == 1
     full_cfg = redact_config(OmegaConf.to_container(cfg, resolve=True))
     anon_name = str(cfg.anon.get("name") or str(cfg.anon.get("_target_", "anon")).rsplit(".", 1)[-1])

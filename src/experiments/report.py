@@ -37,6 +37,7 @@ from privhealth.errors import PrivHealthError
 from privhealth.experiments import toy
 from privhealth.experiments.artifacts import INFERENCE_TIME_CSV
 from privhealth.experiments.ceiling import claim_ceiling
+from privhealth.experiments.csvsafe import safe_csv
 from privhealth.experiments.report_data import Store, Sweep, find_study, find_sweep, nan_if_missing
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 from privhealth.models.evaluation import PAPER_METRICS
@@ -129,7 +130,7 @@ class Writer:
         """Write ``name``.csv/.md/.tex; return the Markdown (missing cells read 'not measured')."""
         shown = df.map(fmt)
         self.tables[name] = df
-        df.to_csv(self._path(f"{name}.csv"), index=False, na_rep=NOT_MEASURED)
+        safe_csv(df, self._path(f"{name}.csv"), index=False, na_rep=NOT_MEASURED)
         md = shown.to_markdown(index=False, disable_numparse=True) if len(shown) else f"({NOT_MEASURED}: empty table)"
         self._path(f"{name}.md").write_text(f"{caption}\n\n{md}\n")
         tex = shown.to_latex(index=False, escape=True, caption=caption, label=f"tab:{name}")

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from privhealth.errors import PrivHealthError
-from privhealth.experiments.callbacks import current_sweep
-from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline
+from privhealth.experiments.callbacks import current_sweep, record_failed_job
+from privhealth.experiments.guard import framework_error, precheck
+from privhealth.experiments.liveness import install_signal_handlers, interrupt_taken
+from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline, validate_job
 from privhealth.experiments.protocol import DELTA_PREFIX
+from privhealth.experiments.tracking import ensure_experiment, redact_uri_password
 
 log = logging.getLogger("privhealth")
 # conf/ lies beside src/ in the checkout (the package is installed editable; see docs/architecture.md)
@@ -95,44 +101,94 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
         console.print(f"Bayes ceiling (oracle, not reachable from noisy values): AUROC={m['task/bayes_auroc']:.3f}  "
                       f"F1={m['task/bayes_f1']:.3f}  accuracy={m['task/bayes_accuracy']:.3f}")
     console.print(f"MLflow runs: {', '.join(result.run_ids)}")
-    uri = str(cfg.tracking.uri)
+    uri = redact_uri_password(str(cfg.tracking.uri))
     if uri.startswith("sqlite:///"):
         uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
     console.print(f"Open the MLflow UI:  make ui   (or: mlflow ui --backend-store-uri {uri})")
 
 
-def user_error(exc: BaseException) -> PrivHealthError | None:
-    """The framework error behind ``exc`` (Hydra wraps errors raised while instantiating configs)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, PrivHealthError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+def main() -> None:
+    """Entry point: refuse credentials and bad settings (exit 2) before Hydra writes anything, then run."""
+    precheck(sys.argv[1:], CONF_DIR, "config", validate_job)
+    hydra_main()
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     """Run the configured experiment; in a multirun, a failing job is logged FAILED and the sweep goes on."""
+    install_signal_handlers()
     sweep = current_sweep()
+    if sweep is not None:
+        return run_isolated(cfg, sweep)
     try:
-        result = run_pipeline(cfg, sweep=sweep)
+        result = run_pipeline(cfg)
     except Exception as exc:
-        err = user_error(exc)
-        if sweep is not None:
-            if err is not None:
-                log.error("job %s failed: %s", sweep.get("job_num"), err)
-            else:
-                log.exception("job %s failed", sweep.get("job_num"))
-            return None
+        err = framework_error(exc)
         if err is not None:
             log.error("%s: %s", type(err).__name__, err)
             sys.exit(2)
         raise
     print_summary(cfg, result)
-    first = result.models[0]
-    return float(first.anon.metrics["f1"])
+    return float(result.models[0].anon.metrics["f1"])
+
+
+def sweep_job(cfg: DictConfig, sweep: dict[str, Any]) -> float | None:
+    """One sweep job; a failure is logged, noted in the sweep folder and returned as None."""
+    try:
+        result = run_pipeline(cfg, sweep=sweep)
+    except Exception as exc:
+        err = framework_error(exc)
+        if err is not None:
+            log.error("job %s failed: %s", sweep.get("job_num"), err)
+        else:
+            log.exception("job %s failed", sweep.get("job_num"))
+        record_failed_job(sweep["sweep_dir"], sweep["job_num"], f"{type(err or exc).__name__}: {err or exc}")
+        return None
+    print_summary(cfg, result)
+    return float(result.models[0].anon.metrics["f1"])
+
+
+def _child(cfg: DictConfig, sweep: dict[str, Any], conn: Connection) -> None:
+    code = 0
+    try:
+        conn.send(sweep_job(cfg, sweep))
+    except BaseException:  # an interrupt: the run already ended KILLED
+        code = 3
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)  # not the parent's atexit hooks: the sweep's run is not this process's to end
+
+
+def run_isolated(cfg: DictConfig, sweep: dict[str, Any]) -> float | None:
+    """A sweep job in a forked child: if the child is killed (OOM, kill -9), only this job fails.
+
+    The job's run, left RUNNING by the dead child, is marked KILLED at once (by pid).
+    """
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(cfg, sweep, send), daemon=False)
+    proc.start()
+    send.close()
+    try:
+        proc.join()
+    except BaseException:  # a signal to this process: stop the job, which ends its run KILLED
+        interrupt_taken()
+        proc.terminate()
+        proc.join(60)
+        raise
+    try:
+        value = recv.recv() if recv.poll() else None
+    except EOFError:  # the child died before sending
+        value = None
+    if proc.exitcode == 0:
+        return value
+    why = f"killed by signal {-proc.exitcode}" if proc.exitcode < 0 else f"exit status {proc.exitcode}"
+    log.error("job %s failed: its process was %s", sweep.get("job_num"), why)
+    record_failed_job(sweep["sweep_dir"], sweep["job_num"], f"process {why}")
+    ensure_experiment(str(cfg.tracking.uri), str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
+    return None
 
 
 if __name__ == "__main__":

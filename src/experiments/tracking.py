@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 import mlflow
 from filelock import FileLock
 from mlflow.tracking import MlflowClient
+
+from privhealth.experiments.liveness import interrupt_taken, process_tags, reap_stale_runs
 
 MAX_PARAM_VALUE = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 MAX_KEY = 250
@@ -35,15 +39,30 @@ def sqlite_path(uri: str) -> Path | None:
     return None
 
 
+def quiet_urls(uri: str) -> None:
+    """MLflow prints "View run at <uri>…" when a run ends: not when the URI carries a password."""
+    if redact_uri_password(uri) != uri:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+
+
 def ensure_experiment(uri: str, name: str, artifact_root: str | Path | None = None) -> str:
-    """Create (once, under a file lock) the tracking store and the experiment; return its id."""
+    """Create (once, under a file lock) the tracking store and the experiment; return its id.
+
+    Runs of the experiment left RUNNING by a dead process of this host are marked KILLED here.
+    """
+    quiet_urls(uri)
     db = sqlite_path(uri)
-    lock_path = (db.parent if db else Path(".")) / f".{(db.name if db else 'mlflow')}.lock"
+    if db is not None:
+        lock_path = db.parent / f".{db.name}.lock"
+    else:  # a server serialises itself; the lock only spares this host's jobs a race (not the cwd: no stray file)
+        digest = hashlib.sha256(redact_uri_password(uri).encode()).hexdigest()[:12]
+        lock_path = Path(tempfile.gettempdir()) / f"privhealth-mlflow-{digest}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path), timeout=600):
         client = MlflowClient(tracking_uri=uri)  # the first client migrates a new SQLite schema
         exp = client.get_experiment_by_name(name)
         if exp is not None:
+            reap_stale_runs(client, exp.experiment_id)
             return exp.experiment_id
         location = None
         if artifact_root is not None:
@@ -124,16 +143,19 @@ def start_run(
 ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that ends FAILED (with the error as a tag) if the body raises."""
     mlflow.set_tracking_uri(uri)
+    quiet_urls(uri)
     run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=run_name,
-        tags=dict(tags or {}),
+        tags={**process_tags(), **dict(tags or {})},
         parent_run_id=parent_run_id,
         nested=mlflow.active_run() is not None,
     )
     try:
         yield run
     except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            interrupt_taken()
         mlflow.set_tag("error", f"{type(exc).__name__}: {str(exc)[:4000]}")
         mlflow.end_run(status="FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED")
         raise

@@ -54,7 +54,16 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from privhealth.errors import ConfigError, PrivHealthError
+from privhealth.experiments.guard import precheck
+from privhealth.experiments.liveness import (
+    install_signal_handlers,
+    interrupt_taken,
+    process_tags,
+    reown_run,
+)
 from privhealth.experiments.pipeline import PipelineResult, run_pipeline
+from privhealth.experiments.samplers import duplicate_of, make_sampler
+from privhealth.experiments.settings import check_settings
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 from privhealth.models.evaluation import fold_summary
 
@@ -64,6 +73,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 MODES = ("lambda", "constrained", "multi")
 CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "f1": 0.0, "auprc": 0.0, "accuracy": 0.0}
 STUDY_KEYS = ("study", "objective", "search")
+MAX_DUPLICATES = 50  # parameter sets in a row already tried before a worker stops
 
 
 # ---------------------------------------------------------------------- R and U
@@ -218,7 +228,7 @@ class Gate:
         self.lock: FileLock | None = None
         # not "<journal>.lock": Optuna's journal backend takes that name for its own lock, waits
         # for it, and after 30 s breaks it as stale (every trial then waited 30 s, unserialised)
-        for prefix, suffix in (("sqlite:///", ".lock"), ("journal:///", ".gate.lock")):
+        for prefix, suffix in (("sqlite:///", ".gate.lock"), ("journal:///", ".gate.lock")):
             if url.startswith(prefix):
                 Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
                 self.lock = FileLock(url[len(prefix):] + suffix, timeout=3600)
@@ -233,19 +243,6 @@ class Gate:
         if self.lock is not None and self.held:
             self.lock.release()
             self.held = False
-
-
-def make_sampler(study: DictConfig, mode: str) -> optuna.samplers.BaseSampler:
-    name = str(study.sampler)
-    seed = None if study.get("seed") is None else int(study.seed)
-    constraints = (lambda t: t.user_attrs.get("constraint", [1.0])) if mode == "constrained" else None
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=int(study.get("startup_trials", 5)))
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ConfigError(f"study.sampler: unknown sampler '{name}' (tpe, nsga2 or random)")
 
 
 def open_study(cfg: DictConfig) -> optuna.Study:
@@ -301,12 +298,13 @@ def fail_dead_local_trials(study: optuna.Study) -> int:
 
 
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that count towards ``n_trials``: all but those failed as stale and retried."""
+    """Trials that count towards ``n_trials``: all but those failed as stale and retried, and pruned duplicates."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials} | {t.user_attrs.get("retry_of") for t in trials}
     return sum(
         1 for t in trials
         if not (t.state == TrialState.FAIL and (t.user_attrs.get("stale") or t.number in retried))
+        and t.user_attrs.get("duplicate_of") is None
     )
 
 
@@ -339,6 +337,7 @@ def parent_run(cfg: DictConfig, study: optuna.Study) -> str:
 def _parent_run(cfg: DictConfig, study: optuna.Study) -> str:
     rid = study.user_attrs.get("mlflow_parent_run_id")
     if rid:
+        reown_run(str(cfg.tracking.uri), str(rid))
         return str(rid)
     uri = str(cfg.tracking.uri)
     exp_id = ensure_experiment(uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))
@@ -351,6 +350,7 @@ def _parent_run(cfg: DictConfig, study: optuna.Study) -> str:
             "privhealth.sweep_id": str(cfg.study.name),
             "privhealth.mode": str(cfg.study.mode),
             "privhealth.git_commit": git_commit(),
+            **process_tags(),
         },
     )
     study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
@@ -391,10 +391,17 @@ def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
     if not space:
         raise ConfigError("the search space is empty (choose one with search=…)")
 
+    last: dict[str, bool] = {}
+
     def objective(trial: optuna.Trial) -> float | tuple[float, float]:
-        gate.release()  # the trial is RUNNING now: other workers may start theirs
         trial.set_user_attr("owner", _owner())
         overrides = suggest_overrides(trial, space)
+        same = None if "retry_of" in trial.user_attrs else duplicate_of(study, trial.number, trial.params)
+        if same is not None:  # checked under the gate: no other worker samples meanwhile
+            trial.set_user_attr("duplicate_of", same)
+            last["duplicate"] = True
+            raise optuna.TrialPruned(f"parameters of trial {same}")
+        gate.release()  # the trial is RUNNING with its parameters: other workers may start theirs
         trial.set_user_attr("overrides", overrides)
         tcfg = compose_trial(base_overrides, overrides)
         sweep = {"parent_run_id": parent, "trial": trial.number, "study": str(cfg.study.name),
@@ -420,16 +427,22 @@ def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
         lam = float(cfg.study.lam)
         return lam * s.risk - (1 - lam) * s.utility
 
-    while True:
+    duplicates = 0  # in a row: the space may be exhausted
+    while duplicates < MAX_DUPLICATES:
         gate.acquire()
         try:
             fail_dead_local_trials(study)
             if counted_trials(study) >= int(cfg.study.n_trials):
                 break
+            last.clear()
             study.optimize(objective, n_trials=1, catch=(PrivHealthError,), gc_after_trial=True)
-            ran += 1
+            duplicates = duplicates + 1 if last.get("duplicate") else 0
+            ran += not last.get("duplicate")
         finally:
             gate.release()
+    else:
+        log.warning("stopping: %d sampled parameter sets in a row were already tried (search space exhausted?)",
+                    MAX_DUPLICATES)
     return ran
 
 
@@ -499,15 +512,29 @@ def spawn_workers(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(cmd) for _ in range(n)]
 
 
+def main() -> None:
+    """Entry point: refuse credentials and bad settings (exit 2) before Hydra writes anything, then run."""
+    precheck(sys.argv[1:], CONF_DIR, "tradeoff", check_settings)
+    hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="tradeoff")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Run (or resume) the study, then print and write its Pareto front and λ table."""
+    install_signal_handlers()
     workers = spawn_workers(int(cfg.study.workers) - 1) if int(cfg.study.workers) > 1 else []
     try:
         ran = work(cfg, cli_overrides())
     except PrivHealthError as exc:
         log.error("%s", exc)
         sys.exit(2)
+    except BaseException:  # a signal: the helpers stop too, ending their trials' runs KILLED
+        interrupt_taken()
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(60)
+        raise
     codes = [w.wait() for w in workers]
     log.info("this worker ran %d trial(s); %d helper worker(s) exited with %s", ran, len(workers), codes)
     if cfg.study.get("report", True):

@@ -15,6 +15,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from privhealth.experiments.csvsafe import safe_csv
+
 U_SE = "tradeoff/u_se"
 
 
@@ -91,7 +93,7 @@ def write_report(
     files = []
     for name, df in (("trials", trials), ("pareto_front", front), ("lambda_table", lam)):
         p = out / f"{name}.csv"
-        df.to_csv(p, index=False)
+        safe_csv(df, p, index=False)
         files.append(p)
     md = out / "tradeoff.md"
     cols = ["lambda", "trial", "R", "U", U_SE, *_params(lam)]
