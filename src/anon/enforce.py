@@ -22,6 +22,7 @@ from privhealth.anon.criteria import (
     TCloseness,
 )
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
+from privhealth.anon.missing import MISSING_LABEL, apply_missing_policy, remaining_limit
 from privhealth.anon.mondrian import mondrian
 from privhealth.anon.privacy import measure
 from privhealth.anon.release import Release, make_release
@@ -113,6 +114,8 @@ class EnforcedAnonymizer:
         sensitive: Sequence[str] | None = None,
         target_is_sensitive: bool = True,
         name: str | None = None,
+        missing: str | Mapping[str, str] | None = "value",
+        missing_label: str = MISSING_LABEL,
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown anonymization method '{method}' (expected one of {', '.join(METHODS)})")
@@ -132,6 +135,8 @@ class EnforcedAnonymizer:
         self.sensitive = list(sensitive) if sensitive else None
         self.target_is_sensitive = target_is_sensitive
         self.name = name or method
+        self.missing = missing
+        self.missing_label = missing_label
 
     def anonymize(self, dataset: Dataset) -> Release:
         schema = dataset.schema
@@ -145,27 +150,31 @@ class EnforcedAnonymizer:
         missing = [q for q in quasi if q not in frame.columns]
         if missing:
             raise ConfigError(f"identifier steps removed quasi-identifier(s) {missing}")
+        gaps = apply_missing_policy(frame, hierarchies, self.missing, entity, self.missing_label)
+        limit = remaining_limit(self.suppression, dataset.n_entities, gaps.n_suppressed)
         if self.method == "optimal":
             res = optimal_generalization(
-                frame, hierarchies, self.criteria, sensitive=sens, entity=entity,
-                suppression_limit=self.suppression, metric=self.metric, max_levels=self.max_levels,
+                gaps.frame, gaps.hierarchies, self.criteria, sensitive=sens, entity=entity,
+                suppression_limit=limit, metric=self.metric, max_levels=self.max_levels,
             )
             details = {"search": {k: v for k, v in res.to_dict().items() if k != "utility"}}
         else:
             res = mondrian(
-                frame, quasi, self.criteria, hierarchies=hierarchies, sensitive=sens, entity=entity,
-                suppression_limit=self.suppression,
+                gaps.frame, quasi, self.criteria, hierarchies=gaps.hierarchies, sensitive=sens, entity=entity,
+                suppression_limit=limit,
             )
             details = {"mondrian": {k: v for k, v in res.to_dict().items() if k != "utility"}}
+        details["missing"] = gaps.columns
         details["utility"] = res.utility.to_dict()
         details["criteria"] = [c.label() for c in self.criteria]
         release = make_release(
             dataset, res.release, self.name,
             [*self.identifiers.describe()["steps"], {"step": self.method, "criteria": details["criteria"],
-                                                      "suppression_limit": self.suppression}],
+                                                      "suppression_limit": self.suppression,
+                                                      "missing": gaps.columns}],
             **details,
         )
-        verify_release(release, self.criteria, quasi, sens, reference=frame, suppression_limit=self.suppression)
+        verify_release(release, self.criteria, quasi, sens, reference=gaps.frame, suppression_limit=self.suppression)
         return release
 
 
