@@ -21,6 +21,7 @@ from privhealth.anon.criteria import (
     RecursiveCL,
     TCloseness,
 )
+from privhealth.anon.derive import RoleIdentifiers, default_hierarchies
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
 from privhealth.anon.missing import MISSING_LABEL, apply_missing_policy, remaining_limit
 from privhealth.anon.mondrian import mondrian
@@ -99,7 +100,7 @@ class EnforcedAnonymizer:
     def __init__(
         self,
         method: str = "optimal",
-        identifiers: RuleSet | Sequence[Step] | None = None,
+        identifiers: RuleSet | RoleIdentifiers | Sequence[Step] | None = None,
         hierarchies: Mapping[str, Mapping[str, Any]] | None = None,
         k: int | None = 5,
         l: float | None = None,  # noqa: E741
@@ -124,7 +125,9 @@ class EnforcedAnonymizer:
         self.method = method
         if identifiers is None:
             identifiers = RuleSet([])
-        self.identifiers = identifiers if isinstance(identifiers, RuleSet) else RuleSet(list(identifiers))
+        if not isinstance(identifiers, RuleSet | RoleIdentifiers):
+            identifiers = RuleSet(list(identifiers))
+        self.identifiers = identifiers
         self.hierarchy_specs = dict(hierarchies or {})
         self.criteria = build_criteria(k, l, l_variant, c, t, t_distance)
         self.k = k
@@ -145,8 +148,16 @@ class EnforcedAnonymizer:
             raise ConfigError(f"dataset '{dataset.name}' declares no quasi-identifier to anonymize")
         sens = sensitive_columns(dataset, self.sensitive, self.target_is_sensitive)
         entity = schema.entity
-        hierarchies = build_hierarchies(self.hierarchy_specs, dataset.frame, quasi)
-        frame = self.identifiers.fit_transform(dataset.frame)
+        unknown = sorted(set(self.hierarchy_specs) - set(quasi))
+        if unknown:
+            raise ConfigError(f"hierarchies given for column(s) that are not quasi-identifiers: {unknown}")
+        implied = default_hierarchies(schema, dataset.frame, [q for q in quasi if q not in self.hierarchy_specs],
+                                      dataset.hierarchies)
+        hierarchies = build_hierarchies({**implied, **self.hierarchy_specs}, dataset.frame, quasi)
+        idents = self.identifiers
+        if isinstance(idents, RoleIdentifiers):
+            idents = idents.for_schema(schema)
+        frame = idents.fit_transform(dataset.frame)
         missing = [q for q in quasi if q not in frame.columns]
         if missing:
             raise ConfigError(f"identifier steps removed quasi-identifier(s) {missing}")
@@ -169,7 +180,7 @@ class EnforcedAnonymizer:
         details["criteria"] = [c.label() for c in self.criteria]
         release = make_release(
             dataset, res.release, self.name,
-            [*self.identifiers.describe()["steps"], {"step": self.method, "criteria": details["criteria"],
+            [*idents.describe()["steps"], {"step": self.method, "criteria": details["criteria"],
                                                       "suppression_limit": self.suppression,
                                                       "missing": gaps.columns}],
             **details,
