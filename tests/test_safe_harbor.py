@@ -103,7 +103,8 @@ def _aged_dataset(ages) -> Dataset:
     n = len(ages)
     frame = pd.DataFrame({"pid": range(n), "age": ages, "sex": (["F", "M"] * n)[:n],
                           "y": ([0, 1, 1, 0] * n)[:n]})
-    schema = TableSchema((Column("pid", Role.ENTITY, Kind.INTEGER), Column("age", Role.QUASI, Kind.NUMERIC),
+    kind = Kind.NUMERIC if isinstance(ages[0], int) else Kind.CATEGORICAL  # banded labels are categories
+    schema = TableSchema((Column("pid", Role.ENTITY, Kind.INTEGER), Column("age", Role.QUASI, kind),
                           Column("sex", Role.QUASI, Kind.CATEGORICAL), Column("y", Role.TARGET, Kind.BINARY)))
     return Dataset(frame, schema, "aged")
 
