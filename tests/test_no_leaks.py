@@ -74,6 +74,10 @@ def test_the_runs_wrote_the_expected_places(written):
     assert any("raw_results" in p.parts and p.suffix == ".json" for p in cache)
     assert any("multirun" in p.parts for p in files) and any(".hydra" in p.parts for p in files)
     assert any(p.name == "report.json" and "risk" in p.parts for p in files)
+    # the exported release (release.export=true): Hydra's folders and the MLflow artefacts, all scanned
+    exported = [p for p in files if p.parent.name == "release" and p.name.startswith("release.")]
+    for where in ("outputs", "multirun", "mlartifacts"):
+        assert {"release.csv", "release.parquet", "release.json"} <= {p.name for p in exported if where in p.parts}, where
 
 
 def test_no_raw_identifier_and_no_key_in_any_written_file(written):
@@ -92,9 +96,11 @@ def test_no_raw_identifier_and_no_key_in_any_written_file(written):
     assert hits == {}, f"raw values found: { {k: v[:3] for k, v in hits.items()} }"
 
 
-def test_cached_release_holds_pseudonyms_not_stay_ids(written):
+def test_cached_and_exported_releases_hold_pseudonyms_not_stay_ids(written):
     root, _, files = written
     raw_ids = set(simulate_cohort(N, seed=SEED).frame["icustayid"].astype(str))
-    for p in (f for f in files if f.suffix == ".parquet"):
-        ids = set(pd.read_parquet(p)["icustayid"].astype(str))
+    releases = [f for f in files if f.suffix == ".parquet" or f.name == "release.csv"]
+    assert any(f.suffix == ".csv" for f in releases)
+    for p in releases:
+        ids = set((pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p))["icustayid"].astype(str))
         assert not ids & raw_ids

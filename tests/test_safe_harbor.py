@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from attack_cases import cohort, release
 
+from privhealth.anon.enforce import EnforcedAnonymizer
 from privhealth.anon.release import make_release
-from privhealth.anon.safe_harbor import FAIL, NOT_APPLICABLE, PASS, check_safe_harbor
+from privhealth.anon.safe_harbor import FAIL, NOT_APPLICABLE, PASS, check_safe_harbor, label_bounds
 from privhealth.anon.transforms import RandomCode, SafeHarborZip
 from privhealth.data.schema import Column, Dataset, Kind, Role, TableSchema
 
@@ -87,3 +88,70 @@ def test_safe_harbor_zip_and_random_codes():
     assert coded.iloc[0] == coded.iloc[2] != coded.iloc[1] and coded.str.fullmatch(r"R[0-9a-f]{16}").all()
     again = RandomCode(["id"], seed=2).transform(f)["id"]
     assert (again != coded).all()  # nothing derived from the id: another draw, other codes
+
+
+@pytest.mark.parametrize(("ages", "status"), [
+    (["[88-98]", "[20-87]"], FAIL), (["[80-89]", "90+"], PASS), (["85-94", "90+"], FAIL),
+    (["[89-90]"], FAIL), (["[80, 95)"], FAIL), (["95+"], FAIL), (["80+", "*"], PASS), (["40-59", "[60, 80)"], PASS),
+])
+def test_age_intervals_judged_by_their_bounds(ages, status):
+    rel = _release({"age": (ages, Column("age", Role.QUASI, Kind.STRING))})
+    assert check_safe_harbor(rel).status("C") == status
+
+
+def _aged_dataset(ages) -> Dataset:
+    n = len(ages)
+    frame = pd.DataFrame({"pid": range(n), "age": ages, "sex": (["F", "M"] * n)[:n],
+                          "y": ([0, 1, 1, 0] * n)[:n]})
+    kind = Kind.NUMERIC if isinstance(ages[0], int) else Kind.CATEGORICAL  # banded labels are categories
+    schema = TableSchema((Column("pid", Role.ENTITY, Kind.INTEGER), Column("age", Role.QUASI, kind),
+                          Column("sex", Role.QUASI, Kind.CATEGORICAL), Column("y", Role.TARGET, Kind.BINARY)))
+    return Dataset(frame, schema, "aged")
+
+
+AGES = [*range(20, 90), *range(20, 90), 91, 93, 95, 98]  # 144 people, 4 of them over 89
+MORE_OLD = [*AGES, *range(90, 100)]  # ten more over-89s, so a "90+" class is not suppressed
+
+
+def _harbor_c(anonymizer, ds: Dataset) -> tuple[str, set]:
+    rel = anonymizer.anonymize(ds)
+    return check_safe_harbor(rel, ds.schema).status("C"), set(rel.frame["age"].astype(str))
+
+
+def test_mondrian_age_ranges_past_89_fail_and_a_top_coded_release_passes():
+    ds = _aged_dataset(AGES)
+    status, labels = _harbor_c(EnforcedAnonymizer("mondrian", k=5, target_is_sensitive=False), ds)
+    assert status == FAIL
+    b = label_bounds(pd.Series(sorted(labels)))
+    assert ((b["lo"] < 90) & (b["hi"] >= 90)).any()  # a range straddling 89|90, e.g. [88-91]
+    # the ages banded before partitioning, the over-89s as "90+"
+    top = ["90+" if a >= 90 else f"{a // 10 * 10}-{a // 10 * 10 + 9}" for a in MORE_OLD]
+    status, labels = _harbor_c(EnforcedAnonymizer("mondrian", k=5, target_is_sensitive=False),
+                               _aged_dataset(top))
+    assert status == PASS and "90+" in labels
+
+
+@pytest.mark.parametrize(("top_code", "status"), [(None, FAIL), (90, PASS)])
+def test_optimal_release_passes_only_with_the_90_plus_top_code(top_code, status):
+    spec = {"age": {"type": "intervals", "levels": [10, 20], "top_code": top_code}}
+    anon = EnforcedAnonymizer("optimal", hierarchies=spec, k=5, target_is_sensitive=False)
+    got, labels = _harbor_c(anon, _aged_dataset(MORE_OLD))
+    assert got == status
+    assert ("90+" in labels) == (top_code is not None)
+
+
+@pytest.mark.parametrize(("zips", "status"), [
+    (["[2100-2199]", "[2200-2499]"], PASS), (["[2134-2150]"], FAIL), (["[3600-3699]"], FAIL), (["[2100, 2200)"], PASS),
+])
+def test_zip_intervals_must_be_whole_unrestricted_three_digit_areas(zips, status):
+    rel = _release({"zip": (zips, Column("zip", Role.QUASI, Kind.STRING, pii="zip"))})
+    assert check_safe_harbor(rel).status("B") == status
+
+
+@pytest.mark.parametrize(("dob", "status"), [
+    (["[1950-1960]", "1970s"], PASS), (["[1930-1948]", "1970s"], FAIL), (["1930s"], FAIL),
+    (["[19500101-19501231]"], FAIL),
+])
+def test_birth_year_intervals_judged_by_their_earliest_year(dob, status):
+    rel = _release({"dob": (dob, Column("dob", Role.QUASI, Kind.STRING, pii="date"))})
+    assert check_safe_harbor(rel, reference_year=2026).status("C") == status

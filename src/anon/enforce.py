@@ -22,7 +22,9 @@ from privhealth.anon.criteria import (
     RecursiveCL,
     TCloseness,
 )
+from privhealth.anon.derive import RoleIdentifiers, default_hierarchies
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
+from privhealth.anon.missing import MISSING_LABEL, apply_missing_policy, remaining_limit
 from privhealth.anon.mondrian import mondrian
 from privhealth.anon.privacy import measure
 from privhealth.anon.recipe import Recipe
@@ -100,7 +102,7 @@ class EnforcedAnonymizer:
     def __init__(
         self,
         method: str = "optimal",
-        identifiers: RuleSet | Sequence[Step] | None = None,
+        identifiers: RuleSet | RoleIdentifiers | Sequence[Step] | None = None,
         hierarchies: Mapping[str, Mapping[str, Any]] | None = None,
         k: int | None = 5,
         l: float | None = None,  # noqa: E741
@@ -115,6 +117,8 @@ class EnforcedAnonymizer:
         sensitive: Sequence[str] | None = None,
         target_is_sensitive: bool = True,
         name: str | None = None,
+        missing: str | Mapping[str, str] | None = "value",
+        missing_label: str = MISSING_LABEL,
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown anonymization method '{method}' (expected one of {', '.join(METHODS)})")
@@ -123,7 +127,9 @@ class EnforcedAnonymizer:
         self.method = method
         if identifiers is None:
             identifiers = RuleSet([])
-        self.identifiers = identifiers if isinstance(identifiers, RuleSet) else RuleSet(list(identifiers))
+        if not isinstance(identifiers, RuleSet | RoleIdentifiers):
+            identifiers = RuleSet(list(identifiers))
+        self.identifiers = identifiers
         self.hierarchy_specs = dict(hierarchies or {})
         self.criteria = build_criteria(k, l, l_variant, c, t, t_distance)
         self.k = k
@@ -134,6 +140,8 @@ class EnforcedAnonymizer:
         self.sensitive = list(sensitive) if sensitive else None
         self.target_is_sensitive = target_is_sensitive
         self.name = name or method
+        self.missing = missing
+        self.missing_label = missing_label
 
     def anonymize(self, dataset: Dataset) -> Release:
         schema = dataset.schema
@@ -142,36 +150,48 @@ class EnforcedAnonymizer:
             raise ConfigError(f"dataset '{dataset.name}' declares no quasi-identifier to anonymize")
         sens = sensitive_columns(dataset, self.sensitive, self.target_is_sensitive)
         entity = schema.entity
-        hierarchies = build_hierarchies(self.hierarchy_specs, dataset.frame, quasi)
-        frame = self.identifiers.fit_transform(dataset.frame)
+        unknown = sorted(set(self.hierarchy_specs) - set(quasi))
+        if unknown:
+            raise ConfigError(f"hierarchies given for column(s) that are not quasi-identifiers: {unknown}")
+        implied = default_hierarchies(schema, dataset.frame, [q for q in quasi if q not in self.hierarchy_specs],
+                                      dataset.hierarchies)
+        hierarchies = build_hierarchies({**implied, **self.hierarchy_specs}, dataset.frame, quasi)
+        idents = self.identifiers
+        if isinstance(idents, RoleIdentifiers):
+            idents = idents.for_schema(schema)
+        frame = idents.fit_transform(dataset.frame)
         missing = [q for q in quasi if q not in frame.columns]
         if missing:
             raise ConfigError(f"identifier steps removed quasi-identifier(s) {missing}")
+        gaps = apply_missing_policy(frame, hierarchies, self.missing, entity, self.missing_label)
+        limit = remaining_limit(self.suppression, dataset.n_entities, gaps.n_suppressed)
         if self.method == "optimal":
             res = optimal_generalization(
-                frame, hierarchies, self.criteria, sensitive=sens, entity=entity,
-                suppression_limit=self.suppression, metric=self.metric, max_levels=self.max_levels,
+                gaps.frame, gaps.hierarchies, self.criteria, sensitive=sens, entity=entity,
+                suppression_limit=limit, metric=self.metric, max_levels=self.max_levels,
             )
             details = {"search": {k: v for k, v in res.to_dict().items() if k != "utility"}}
             gen = Generalizer({q: self.hierarchy_specs.get(q, hierarchies[q]) for q in quasi}, res.levels)
-            gen.hierarchies = dict(hierarchies)
-            recipe = Recipe([copy.deepcopy(self.identifiers), gen])
+            gen.hierarchies = dict(gaps.hierarchies)
+            recipe = Recipe([copy.deepcopy(idents), gen])
         else:
             res = mondrian(
-                frame, quasi, self.criteria, hierarchies=hierarchies, sensitive=sens, entity=entity,
-                suppression_limit=self.suppression,
+                gaps.frame, quasi, self.criteria, hierarchies=gaps.hierarchies, sensitive=sens, entity=entity,
+                suppression_limit=limit,
             )
             details = {"mondrian": {k: v for k, v in res.to_dict().items() if k != "utility"}}
-            recipe = Recipe([copy.deepcopy(self.identifiers)], boxes=res.boxes)
+            recipe = Recipe([copy.deepcopy(idents)], boxes=res.boxes)
+        details["missing"] = gaps.columns
         details["utility"] = res.utility.to_dict()
         details["criteria"] = [c.label() for c in self.criteria]
         release = make_release(
             dataset, res.release, self.name,
-            [*self.identifiers.describe()["steps"], {"step": self.method, "criteria": details["criteria"],
-                                                      "suppression_limit": self.suppression}],
+            [*idents.describe()["steps"], {"step": self.method, "criteria": details["criteria"],
+                                                      "suppression_limit": self.suppression,
+                                                      "missing": gaps.columns}],
             recipe=recipe, **details,
         )
-        verify_release(release, self.criteria, quasi, sens, reference=frame, suppression_limit=self.suppression)
+        verify_release(release, self.criteria, quasi, sens, reference=gaps.frame, suppression_limit=self.suppression)
         return release
 
 

@@ -145,7 +145,8 @@ class Hierarchy:
         if s.isna().any():
             raise HierarchyError(
                 f"column '{self.attribute}' has {int(s.isna().sum())} missing value(s); "
-                f"the hierarchy has no level-0 value for missing"
+                f"the hierarchy has no level-0 value for missing (anon=optimal/mondrian: set "
+                f"anon.missing to value or suppress, docs/anonymization.md)"
             )
         if self.numeric:
             v = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")

@@ -184,13 +184,27 @@ class RuleBasedAnonymizer:
         k: int | None = None,
         l: float | None = None,  # noqa: E741 - the privacy model's name
         t: float | None = None,
+        needs: Mapping[str, str] | None = None,
     ) -> None:
         ident = identifiers.steps if isinstance(identifiers, RuleSet) else list(identifiers or [])
         self.rules = RuleSet([*ident, *steps])
         self.name = name
         self.targets = {"k": k, "l": l, "t": t}
+        self.needs = dict(needs or {})
+
+    def check_needs(self, dataset: Dataset) -> None:
+        """ConfigError listing the columns (and what each must hold) that a rule set written for one table lacks."""
+        lacking = {c: what for c, what in self.needs.items() if c not in dataset.frame.columns}
+        if lacking:
+            listed = "; ".join(f"'{c}' ({what})" for c, what in lacking.items())
+            raise ConfigError(
+                f"anon={self.name} names its columns: table '{dataset.name}' lacks {listed}. Rename your "
+                "columns to these, copy the rule set's YAML with your names, or use anon=optimal / "
+                "anon=mondrian, whose defaults follow your schema's roles (docs/your-data.md)"
+            )
 
     def anonymize(self, dataset: Dataset) -> Release:
+        self.check_needs(dataset)
         out = self.rules.fit_transform(dataset.frame)
         release = make_release(dataset, out, self.name, self.rules.describe()["steps"],
                                recipe=Recipe([copy.deepcopy(self.rules)]), targets=self.targets)

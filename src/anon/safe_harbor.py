@@ -4,7 +4,8 @@ Each of the 18 identifier categories (A-R) is PASS, FAIL or NOT APPLICABLE, with
 offending columns and the reasons (never the values). A category is decided from the
 schema's PII categories *and* from the released values: a date column that still holds a
 month, an age column with values over 89, a ZIP column with more than three digits or a
-restricted three-digit prefix, masked columns that keep parts of the identifier (the last
+restricted three-digit prefix (intervals, as Mondrian releases them, are judged by their
+bounds: ``[88-98]`` is an age over 89 that is not the ``90+`` top code), masked columns that keep parts of the identifier (the last
 four digits of an SSN or phone number, an e-mail's domain: HHS's guidance counts "parts or
 derivatives" of identifiers), free-text columns matching SSN, phone, e-mail, URL, IP, VIN or
 full-date patterns. It checks structured data only: names inside free text, biometrics and
@@ -36,7 +37,6 @@ from privhealth.anon.attacks.common import (
     on_distinct,
     pseudonym_shape,
 )
-from privhealth.anon.attacks.linkage import age_intervals
 from privhealth.anon.release import Release
 from privhealth.anon.transforms import RESTRICTED_ZIP3
 from privhealth.data.schema import Role, TableSchema
@@ -82,6 +82,13 @@ VALUE_PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
 _AGE_NAME = re.compile(r"(?i)(^|_)age($|_|s$)")
 _BIRTH_NAME = re.compile(r"(?i)birth|dob")
 _YEARS = re.compile(r"^(\d{4})(?:s|-\d{2}|-\d{2}-\d{2}|-q[1-4])?$")
+_NUM = r"-?\d+(?:\.\d+)?"
+_BOUND_FORMS = (  # (regex, upper bound closed?): the interval labels releases carry today
+    (re.compile(rf"^[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*\)$"), False),  # [60, 80) from interval hierarchies
+    (re.compile(rf"^[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*\]$"), True),  # [60, 80]
+    (re.compile(rf"^\[\s*({_NUM})\s*-\s*({_NUM})\s*\]$"), True),  # Mondrian's [26-43]
+    (re.compile(rf"^({_NUM})\s*-\s*({_NUM})$"), True),  # integer bands 40-59 include 59
+)
 
 
 @dataclass
@@ -198,9 +205,9 @@ def check_safe_harbor(
                                       "timestamps too (shifting is not a Safe Harbor method)"))
         if c in ages:
             applicable.add("C")
-            lo, hi = age_intervals(s.dropna(), age_top_code)
-            if ((lo >= 90) & ((lo > 90) | np.isfinite(hi))).any():
-                found["C"].append((c, "ages over 89 are not aggregated into a single '90 or older' category"))
+            if _ages_over_top(s.dropna(), age_top_code):
+                found["C"].append((c, "ages over 89 are not aggregated into a single '90 or older' category "
+                                      "(an age or age interval reaches past 89 without being the top code)"))
         if not pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_datetime64_any_dtype(s):
             _scan_values(s, c, found)
         if _column_name_identifier(str(c)):
@@ -225,6 +232,48 @@ def check_safe_harbor(
         "Structured data only: identifiers inside free text (names, places) are not recognised.",
     ]
     return SafeHarborReport(items, notes)
+
+
+def label_bounds(values: pd.Series) -> pd.DataFrame:
+    """Bounds ``lo``, ``hi`` and ``closed`` (upper bound included) of released labels, per row.
+
+    Reads every interval form releases carry (``40-59``, ``[60, 80)``, ``[26-43]``, ``90+``,
+    ``*``, a plain number); anything else (``021**``, ``2019-03``) gets NaN bounds. A band
+    whose first number exceeds its second (``2019-03``) is not an interval.
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        x = values.to_numpy(dtype=float)
+        return pd.DataFrame({"lo": x, "hi": x, "closed": True}, index=values.index)
+    return on_distinct(values, _label_bounds)
+
+
+def _label_bounds(values: pd.Series) -> pd.DataFrame:
+    t = values.astype("string").str.strip()
+    out = pd.DataFrame({"lo": np.nan, "hi": np.nan, "closed": True}, index=values.index)
+    out.loc[(t == "*").fillna(False).to_numpy(), ["lo", "hi"]] = [-np.inf, np.inf]
+    plus = t.str.extract(rf"^({_NUM})\s*\+$")[0].astype(float)
+    out.loc[plus.notna().to_numpy(), ["lo", "hi"]] = np.c_[plus.dropna(), np.full(plus.notna().sum(), np.inf)]
+    point = pd.to_numeric(t.where(t.str.fullmatch(_NUM).fillna(False)), errors="coerce")
+    out.loc[point.notna().to_numpy(), ["lo", "hi"]] = np.c_[point.dropna(), point.dropna()]
+    for rx, closed in _BOUND_FORMS:
+        m = t.str.extract(rx).astype(float)
+        hit = (m[0] <= m[1]).fillna(False).to_numpy() & out["lo"].isna().to_numpy()
+        out.loc[hit, "lo"], out.loc[hit, "hi"], out.loc[hit, "closed"] = m[0][hit], m[1][hit], closed
+    return out
+
+
+def _ages_over_top(s: pd.Series, top: float) -> bool:
+    """Whether an age or age interval reaches ``top`` (90) without being the single ``90+`` top code.
+
+    A plain age ≥ ``top`` counts as top-coded ("90 or older"); an open-ended ``x+`` or ``*``
+    aggregates every older age into one category and passes when ``x`` ≤ ``top``; any
+    finite interval that includes an age ≥ ``top`` (``[88-98]``, ``85-94``, ``[80, 95)``) fails.
+    """
+    b = label_bounds(s)
+    lo, hi, closed = b["lo"].to_numpy(), b["hi"].to_numpy(), b["closed"].to_numpy(dtype=bool)
+    hi = np.where((lo == hi) & (lo >= top), np.inf, hi)  # a plain 90 is the top code itself
+    reaches = (hi > top) | ((hi == top) & closed)
+    return bool(((reaches & np.isfinite(hi)) | (np.isinf(hi) & (lo > top))).any())
 
 
 def _check_masked(s: pd.Series, c: str, code: str, found: dict) -> None:
@@ -255,6 +304,11 @@ def _check_zip(s: pd.Series, c: str, found: dict) -> None:
     v = pd.Series(pd.unique(s.dropna().astype("str").str.strip()), dtype="str")  # any() over distinct labels
     if len(v) == 0:
         return
+    b = label_bounds(v)
+    ranged = (b["lo"] < b["hi"]).to_numpy() & np.isfinite(b["lo"].to_numpy())
+    if ranged.any():
+        _check_zip_ranges(b[ranged], c, found)
+        v = v[~ranged]
     digits = v.str.extract(r"^(\d*)")[0].fillna("")
     if (digits.str.len() > 3).any() or (v.str.replace(r"\D", "", regex=True).str.len() > 3).any():
         found["B"].append((c, "ZIP codes keep more than their first three digits"))
@@ -262,6 +316,20 @@ def _check_zip(s: pd.Series, c: str, found: dict) -> None:
     if zip3.isin(RESTRICTED_ZIP3).any():
         found["B"].append((c, "a restricted 3-digit ZIP prefix (area of 20,000 people or fewer) is not "
                               "replaced by 000"))
+
+
+def _check_zip_ranges(b: pd.DataFrame, c: str, found: dict) -> None:
+    """ZIP intervals (Mondrian ``[2100-2199]``) pass only as unions of whole unrestricted 3-digit areas."""
+    lo, hi, closed = b["lo"].to_numpy(), b["hi"].to_numpy(), b["closed"].to_numpy(dtype=bool)
+    last = np.where(closed, hi, hi - 1)  # last ZIP the interval includes
+    whole = (lo % 100 == 0) & ((last % 100 == 99) | np.isinf(hi))
+    if not whole.all():
+        found["B"].append((c, "ZIP intervals are narrower than whole three-digit ZIP areas"))
+    one = (lo // 100 == last // 100) & whole
+    zip3 = pd.Series((lo[one] // 100).astype(int).astype(str)).str.zfill(3)
+    if zip3.isin(RESTRICTED_ZIP3).any():
+        found["B"].append((c, "a restricted 3-digit ZIP area (20,000 people or fewer) is released as an "
+                              "interval instead of 000"))
 
 
 def _check_date(frame: pd.DataFrame, c: str, found: dict, ref_year: int) -> None:
@@ -274,8 +342,13 @@ def _check_date(frame: pd.DataFrame, c: str, found: dict, ref_year: int) -> None
     if t.str.fullmatch(r"\d{4}-(\d{2}(-\d{2})?|q[1-4])").any():
         found["C"].append((c, "dates keep month, quarter or day"))
         return
+    b = label_bounds(s.dropna())
+    lo, hi = b["lo"].to_numpy(), b["hi"].to_numpy()
+    ranged = np.isfinite(lo) & np.isfinite(hi) & (lo < hi)
+    if (ranged & ((lo < 1000) | (hi > 2999) | (lo != np.round(lo)) | (hi != np.round(hi)))).any():
+        found["C"].append((c, "date intervals have bounds finer than a year (day or month numbers)"))
     if _BIRTH_NAME.search(str(c)):
-        years = _latest_year(s)
+        years = _earliest_year(s)
         ref = pd.Series(ref_year, index=s.index, dtype=float)
         others = [o for o in frame.columns if o != c and _is_date_like(frame[o])]
         if others:
@@ -300,15 +373,11 @@ def _first_year(s: pd.Series) -> pd.Series:
     return on_distinct(s, lambda u: pd.to_numeric(norm_text(u).str.extract(_YEARS.pattern)[0], errors="coerce"))
 
 
-def _latest_year(s: pd.Series) -> pd.Series:
-    """Latest calendar year a label allows (a decade '1930s' → 1939)."""
-    return on_distinct(s, _latest_label_year)
-
-
-def _latest_label_year(s: pd.Series) -> pd.Series:
-    t = norm_text(s)
-    y = pd.to_numeric(t.str.extract(_YEARS.pattern)[0], errors="coerce")
-    return y + np.where(t.str.endswith("s").fillna(False), 9, 0)
+def _earliest_year(s: pd.Series) -> pd.Series:
+    """Earliest calendar year a label allows (``1930s`` and ``[1930-1948]`` → 1930): a label that
+    includes anyone born 90 or more years before the reference year indicates an age over 89."""
+    lo = label_bounds(s)["lo"]
+    return lo.where(np.isfinite(lo)).fillna(_first_year(s))
 
 
 def _scan_values(s: pd.Series, c: str, found: dict) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -15,11 +17,13 @@ from matplotlib.figure import Figure
 
 from privhealth.errors import ConfigError
 from privhealth.experiments.csvsafe import safe_csv
+from privhealth.experiments.export import write_release
 from privhealth.models.figures import inference_timing, plot_history, plot_metrics
 
 if TYPE_CHECKING:
     from privhealth.experiments.pipeline import ModelOutcome, PipelineResult
 
+log = logging.getLogger(__name__)
 INFERENCE_TIME_CSV = "model/inference_time.csv"
 HISTORY_KEYS = {
     "train_loss": "train/loss",
@@ -75,6 +79,44 @@ def log_release_artifacts(result: PipelineResult, cfg: Mapping[str, Any]) -> Non
     mlflow.log_figure(class_size_figure(result.privacy.class_sizes), "privacy/class_sizes.png")
     if result.risk is not None:
         mlflow.log_dict(result.risk.to_dict(), "risk/report.json")
+
+
+def release_folder(cfg: Mapping[str, Any], run_id: str, trial: Any = None) -> Path:
+    """Where a run's release goes: ``release.dir``, else the Hydra job's output folder, + ``release/``.
+
+    Without a Hydra job (Compose API, notebooks) it is ``outputs/<run id>/release`` under
+    ``paths.root``; an Optuna trial writes ``release/trial-<n>`` (trials share one job folder).
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    opts = cfg.get("release") or {}
+    if opts.get("dir"):
+        base = Path(str(opts["dir"]))
+    elif HydraConfig.initialized():
+        base = Path(HydraConfig.get().runtime.output_dir)
+    else:
+        base = Path(str(cfg["paths"]["root"])) / "outputs" / run_id
+    folder = base / "release"
+    return folder / f"trial-{trial}" if trial is not None else folder
+
+
+def export_release(result: PipelineResult, cfg: Mapping[str, Any], run_id: str, trial: Any = None) -> Path | None:
+    """Write the release (CSV, Parquet, JSON sidecar) to the run's folder and log it as ``release/``.
+
+    Off with ``release.export=false``; never for ``anon=none`` (that "release" is the source table).
+    """
+    if not (cfg.get("release") or {}).get("export", True):
+        return None
+    release = result.release
+    if not release.steps:
+        log.info("anon=none: the source table is not exported as a release")
+        return None
+    folder = release_folder(cfg, run_id, trial)
+    metrics = {k: float(v) for k, v in result.metrics.items() if v is not None and v == v}
+    write_release(release, folder, result.dataset, result.privacy.to_dict(), metrics)
+    mlflow.log_artifacts(str(folder), "release")
+    log.info("release written to %s", folder)
+    return folder
 
 
 def log_model_artifacts(outcome: ModelOutcome) -> None:

@@ -377,6 +377,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit,
                                 risk=risk, risk_hit=risk_hit)
         artifacts.log_release_artifacts(result, full_cfg)
+        artifacts.export_release(result, cfg, job.info.run_id, (sweep or {}).get("trial"))  # release/ (export.py)
         result.run_ids.append(job.info.run_id)
 
         timing = cfg.evaluation.get("inference_timing")  # Fig. 8 (artifacts.log_inference_timing)
