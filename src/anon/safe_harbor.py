@@ -39,6 +39,7 @@ from privhealth.anon.attacks.common import (
 )
 from privhealth.anon.release import Release
 from privhealth.anon.transforms import RESTRICTED_ZIP3
+from privhealth.data.intervals import range_bounds
 from privhealth.data.schema import Role, TableSchema
 
 PASS, FAIL, NOT_APPLICABLE = "PASS", "FAIL", "NOT APPLICABLE"
@@ -82,13 +83,6 @@ VALUE_PATTERNS: tuple[tuple[str, str, re.Pattern], ...] = (
 _AGE_NAME = re.compile(r"(?i)(^|_)age($|_|s$)")
 _BIRTH_NAME = re.compile(r"(?i)birth|dob")
 _YEARS = re.compile(r"^(\d{4})(?:s|-\d{2}|-\d{2}-\d{2}|-q[1-4])?$")
-_NUM = r"-?\d+(?:\.\d+)?"
-_BOUND_FORMS = (  # (regex, upper bound closed?): the interval labels releases carry today
-    (re.compile(rf"^[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*\)$"), False),  # [60, 80) from interval hierarchies
-    (re.compile(rf"^[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*\]$"), True),  # [60, 80]
-    (re.compile(rf"^\[\s*({_NUM})\s*-\s*({_NUM})\s*\]$"), True),  # Mondrian's [26-43]
-    (re.compile(rf"^({_NUM})\s*-\s*({_NUM})$"), True),  # integer bands 40-59 include 59
-)
 
 
 @dataclass
@@ -237,28 +231,14 @@ def check_safe_harbor(
 def label_bounds(values: pd.Series) -> pd.DataFrame:
     """Bounds ``lo``, ``hi`` and ``closed`` (upper bound included) of released labels, per row.
 
-    Reads every interval form releases carry (``40-59``, ``[60, 80)``, ``[26-43]``, ``90+``,
-    ``*``, a plain number); anything else (``021**``, ``2019-03``) gets NaN bounds. A band
-    whose first number exceeds its second (``2019-03``) is not an interval.
+    Every interval form releases carry, read by the one label reader
+    (``privhealth.data.intervals``); ``*`` is (-inf, inf); anything else (``021**``,
+    ``2019-03``) gets NaN bounds.
     """
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        x = values.to_numpy(dtype=float)
-        return pd.DataFrame({"lo": x, "hi": x, "closed": True}, index=values.index)
-    return on_distinct(values, _label_bounds)
-
-
-def _label_bounds(values: pd.Series) -> pd.DataFrame:
-    t = values.astype("string").str.strip()
-    out = pd.DataFrame({"lo": np.nan, "hi": np.nan, "closed": True}, index=values.index)
-    out.loc[(t == "*").fillna(False).to_numpy(), ["lo", "hi"]] = [-np.inf, np.inf]
-    plus = t.str.extract(rf"^({_NUM})\s*\+$")[0].astype(float)
-    out.loc[plus.notna().to_numpy(), ["lo", "hi"]] = np.c_[plus.dropna(), np.full(plus.notna().sum(), np.inf)]
-    point = pd.to_numeric(t.where(t.str.fullmatch(_NUM).fillna(False)), errors="coerce")
-    out.loc[point.notna().to_numpy(), ["lo", "hi"]] = np.c_[point.dropna(), point.dropna()]
-    for rx, closed in _BOUND_FORMS:
-        m = t.str.extract(rx).astype(float)
-        hit = (m[0] <= m[1]).fillna(False).to_numpy() & out["lo"].isna().to_numpy()
-        out.loc[hit, "lo"], out.loc[hit, "hi"], out.loc[hit, "closed"] = m[0][hit], m[1][hit], closed
+    out = range_bounds(values)
+    if not pd.api.types.is_numeric_dtype(values):
+        star = (values.astype("string").str.strip() == "*").fillna(False).to_numpy()
+        out.loc[star, ["lo", "hi"]] = [-np.inf, np.inf]
     return out
 
 

@@ -87,9 +87,14 @@ def parse_ranges(values: pd.Series) -> pd.DataFrame:
 
     Parsed once per distinct label. Numbers (numeric dtype) read as one-value ranges.
     """
+    return range_bounds(values)[["lo", "hi"]]
+
+
+def range_bounds(values: pd.Series) -> pd.DataFrame:
+    """``parse_ranges`` plus ``closed``: whether the upper bound is included (``[60, 70)``: no)."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        return pd.DataFrame({"lo": v, "hi": v}, index=values.index)
+        return pd.DataFrame({"lo": v, "hi": v, "closed": True}, index=values.index)
     return _per_distinct(values, _parse_range_text)
 
 
@@ -117,23 +122,24 @@ def decimal_years(values: pd.Series) -> np.ndarray:
 def _per_distinct(values: pd.Series, parse: Callable[[pd.Series], pd.DataFrame]) -> pd.DataFrame:
     codes, uniq = pd.factorize(values.astype(object), use_na_sentinel=True)
     table = parse(pd.Series(uniq, dtype=object).astype(str))
-    lo = np.append(table["lo"].to_numpy(dtype=np.float64), np.nan)[codes]  # code -1 → NaN
-    hi = np.append(table["hi"].to_numpy(dtype=np.float64), np.nan)[codes]
-    return pd.DataFrame({"lo": lo, "hi": hi}, index=values.index)
+    out = {c: np.append(table[c].to_numpy(), np.nan if c != "closed" else True)[codes]  # code -1 → NaN
+           for c in table.columns}
+    return pd.DataFrame(out, index=values.index)
 
 
 def _parse_range_text(text: pd.Series) -> pd.DataFrame:
     lo = np.full(len(text), np.nan)
     hi = np.full(len(text), np.nan)
+    closed = ~text.str.strip().str.endswith(")").to_numpy(dtype=bool)
     for i, rx in enumerate(_PATTERNS):
         m = text.str.extract(rx)
         a = pd.to_numeric(m["lo"], errors="coerce").to_numpy(dtype=np.float64)
         b = pd.to_numeric(m["hi"], errors="coerce").to_numpy(dtype=np.float64) if "hi" in m else a
         if i == len(_PATTERNS) - 1:
             b = np.full(len(a), np.inf)  # top code: that value or more
-        hit = np.isnan(lo) & ~np.isnan(a)
+        hit = np.isnan(lo) & ~np.isnan(a) & ~(a > b)  # 2019-03 is a month, not a range
         lo[hit], hi[hit] = a[hit], b[hit]
-    return pd.DataFrame({"lo": lo, "hi": hi})
+    return pd.DataFrame({"lo": lo, "hi": hi, "closed": closed})
 
 
 def _parse_period_text(text: pd.Series) -> pd.DataFrame:
