@@ -30,7 +30,8 @@ from privhealth.experiments.pipeline import (
     measure_release,
     privacy_metrics,
 )
-from privhealth.experiments.run import CONF_DIR, user_error
+from privhealth.experiments.guard import framework_error
+from privhealth.experiments.run import CONF_DIR
 
 log = logging.getLogger("privhealth")
 
@@ -63,7 +64,7 @@ def main(cfg: DictConfig) -> None:
     try:
         folder, m = release_only(cfg)
     except Exception as exc:
-        err = user_error(exc)
+        err = framework_error(exc)
         if err is None:
             raise
         log.error("%s: %s", type(err).__name__, err)
