@@ -125,8 +125,9 @@ def test_two_worker_study_on_postgresql_tracked_on_the_server(pg, server, tmp_pa
     url = pg.create_db("optuna")
     assert url.startswith("postgresql+psycopg://")  # the form docs/sweeps.md names
     cli(tmp_path, "privhealth.experiments.tradeoff",
-        [*TINY, *STUDY, "study.name=pg", "study.n_trials=4", "study.workers=2", f"study.storage={url}",
-         "tracking=server"], env={"MLFLOW_TRACKING_URI": server})
+        [*TINY, *STUDY, "study.name=pg", "study.n_trials=4", "study.workers=2",
+         "study.storage=${oc.env:PRIVHEALTH_STUDY_STORAGE}", "tracking=server"],  # passwords only from the env
+        env={"MLFLOW_TRACKING_URI": server, "PRIVHEALTH_STUDY_STORAGE": url})
     study = optuna.load_study(study_name="pg", storage=url)
     assert all(t.state != TrialState.RUNNING for t in study.trials)
     done = check_one_parent(MlflowClient(server), study)

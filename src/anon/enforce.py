@@ -171,7 +171,8 @@ class EnforcedAnonymizer:
                 suppression_limit=limit, metric=self.metric, max_levels=self.max_levels,
             )
             details = {"search": {k: v for k, v in res.to_dict().items() if k != "utility"}}
-            gen = Generalizer({q: self.hierarchy_specs.get(q, hierarchies[q]) for q in quasi}, res.levels)
+            specs = {**implied, **self.hierarchy_specs}  # specs, not built tables: a recipe stores no data value
+            gen = Generalizer({q: specs[q] for q in quasi}, res.levels)
             gen.hierarchies = dict(gaps.hierarchies)
             recipe = Recipe([copy.deepcopy(idents), gen])
         else:

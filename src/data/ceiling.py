@@ -121,10 +121,13 @@ def cached_ceiling(thetas: tuple[tuple[float, float, float], ...], window_blocs:
         return Ceiling(**table[key])
     result = bayes_ceiling(thetas, window_blocs)
     table[key] = asdict(result)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp")
-    tmp.write_text(json.dumps(table, indent=1))
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp")
+        tmp.write_text(json.dumps(table, indent=1))
+        tmp.replace(path)
+    except OSError:  # a read-only or unusable cache: the run goes on with the computed value
+        pass
     return result
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -78,6 +79,14 @@ def framework_error(exc: BaseException | None) -> PrivHealthError | None:
     return None
 
 
+def _has_sweep(overrides: Sequence[str]) -> bool:
+    """Whether an override sweeps (``anon=none,paper_rules``): only a multirun config can compose it."""
+    try:
+        return any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(list(overrides)))
+    except HydraException:
+        return False  # a malformed override: composing it reports the error
+
+
 def precheck(argv: Sequence[str], conf_dir: str, config_name: str, validate: Callable[[DictConfig], Any]) -> None:
     """Refuse credential overrides; compose and ``validate`` a single run's config. Exit 2 on a bad setting."""
     try:
@@ -88,8 +97,8 @@ def precheck(argv: Sequence[str], conf_dir: str, config_name: str, validate: Cal
         refuse_credentials(credential_overrides(args.overrides or []), "on the command line")
         if args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun:
             return
-        if args.multirun or args.config_path or args.config_dir:
-            return  # a sweep's jobs are composed and checked by the sweep callback, before its parent run
+        if args.multirun or args.config_path or args.config_dir or _has_sweep(args.overrides or []):
+            return  # a sweep's jobs (also experiment=paper's list overrides) are checked by the sweep callback
         with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
             try:
                 cfg = compose(args.config_name or config_name, overrides=list(args.overrides or []),

@@ -22,6 +22,7 @@ from privhealth.errors import ConfigError
 from privhealth.experiments.artifacts import release_folder
 from privhealth.experiments.cache import ReleaseCache, RiskCache
 from privhealth.experiments.export import write_release
+from privhealth.experiments.guard import framework_error
 from privhealth.experiments.pipeline import (
     anonymize,
     assess,
@@ -30,7 +31,6 @@ from privhealth.experiments.pipeline import (
     measure_release,
     privacy_metrics,
 )
-from privhealth.experiments.guard import framework_error
 from privhealth.experiments.run import CONF_DIR
 
 log = logging.getLogger("privhealth")
