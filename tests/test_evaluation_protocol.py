@@ -282,3 +282,32 @@ def test_utility_verdicts_read_the_paired_interval():
     assert utility_verdict("auroc", -0.01, -0.03, 0.01, 0.4).startswith("reproduced: no detectable loss")
     assert utility_verdict("f1", 0.02, 0.01, 0.03, 0.01).startswith("reproduced: utility gained")
     assert utility_verdict("f1", float("nan"), float("nan"), float("nan"), float("nan")).startswith("not measured")
+
+
+def test_no_anonymization_trains_each_model_once_and_logs_it_under_both_prefixes(tmp_path, monkeypatch):
+    """anon=none: the release is the raw data, so each model is fitted once per fold (2 folds, rf and xgboost:
+    4 fits, not 8), and test/ (and deploy/) carry exactly the raw/ figures."""
+    import privhealth.models.crossval as crossval
+
+    fits: list[str] = []
+    real = crossval.fit_and_predict
+
+    def counting(model, *args, **kwargs):
+        fits.append(type(model).__name__)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(crossval, "fit_and_predict", counting)
+    write_key(tmp_path)
+    cfg = compose_cfg(tmp_path, ["anon=none", "evaluation.protocol=[release,deploy]",
+                                 "cache.enabled=false", "~attack"])
+    result = run_pipeline(cfg)
+    assert len(fits) == 2 * 2, fits  # folds × models
+    client = MlflowClient(str(cfg.tracking.uri))
+    for o in result.models:
+        assert o.protocols["release"] is o.raw and o.protocols["deploy"] is o.raw
+        logged = client.get_run(o.run_id).data.metrics
+        raw = {k[len("raw/"):]: v for k, v in logged.items() if k.startswith("raw/")}
+        assert {"auroc", "f1", "accuracy", "n_patients_test"} <= set(raw)
+        for prefix in ("test/", "deploy/"):
+            assert {k[len(prefix):]: v for k, v in logged.items() if k.startswith(prefix)} == raw
+        assert logged["utility/auroc_retained"] == logged["utility/f1_retained"] == 1.0

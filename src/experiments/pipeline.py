@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from privhealth.anon.attacks import RiskReport, assess_release
 from privhealth.anon.privacy import PrivacyReport, measure
-from privhealth.anon.release import Release
+from privhealth.anon.release import NoAnonymization, Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
@@ -268,17 +268,20 @@ def train_one(
     fold_release: Any = None,
 ) -> ModelOutcome:
     """One model per asked protocol on the release and (if enabled) on the raw data, same folds and
-    test patients; raw results are cached per sweep."""
+    test patients; raw results are cached per sweep. With ``anon=none`` the raw model is trained once
+    and its result stands for every protocol (logged under ``raw/`` and ``test/``/``deploy/`` alike)."""
     ev = cfg.evaluation
     task = OmegaConf.to_container(cfg.task, resolve=True)
     kwargs = {"seed": int(cfg.seed), "n_bootstrap": int(ev.n_bootstrap), "ci_level": float(ev.ci_level)}
     fixed = {"splits": plan.splits, "reference": plan.reference, "keys": plan.keys, "task": task, **kwargs}
-    by_protocol = {
+    train_raw = bool(ev.get("train_raw", True))
+    identity = train_raw and release.method == NoAnonymization.name  # anon=none: the release is the raw data
+    by_protocol = {} if identity else {
         proto: cross_validate(build_model(mcfg), frames_for(proto, plan, release, fold_release), release.schema, **fixed)
         for proto in plan.settings.protocols
     }
     raw = None
-    if ev.get("train_raw", True):
+    if train_raw:
         key = config_fingerprint(
             CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs, plan.settings.spec()
         )
@@ -287,6 +290,8 @@ def train_one(
             key,
             lambda: cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed),
         )
+    if identity:  # trained once: the raw model's result is every protocol's (Release.apply is the identity)
+        by_protocol = dict.fromkeys(plan.settings.protocols, raw)
     outcome = ModelOutcome(name, next(iter(by_protocol.values())), raw, protocols=by_protocol)
     if raw is not None:
         for proto, res in by_protocol.items():
