@@ -11,6 +11,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from pipeline_helpers import write_key
@@ -84,12 +85,28 @@ def test_a_run_killed_with_sigkill_is_reaped_on_the_next_start(tmp_path):
     assert status == "KILLED" and "privhealth.reaped" in tags
 
 
-def test_a_killed_parallel_job_fails_that_job_not_the_sweep(tmp_path):
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("launcher", ["local_parallel", "joblib"])
+def test_a_killed_parallel_job_fails_that_job_not_the_sweep(tmp_path, launcher):
+    """3 jobs, 2 at once; one job's process is SIGKILLed while its run is RUNNING. local_parallel
+    (hydra_plugins/privhealth_launcher) runs each job in a worker of its own, so the killed process is
+    the launcher's worker itself; under joblib it is the job's fork inside a loky worker."""
     write_key(tmp_path)
-    proc = start(tmp_path, ["-m", "anon.k=2,3,4", "hydra/launcher=local_parallel"])
+    proc = start(tmp_path, ["-m", "anon.k=2,3,4", f"hydra/launcher={launcher}", "hydra.launcher.n_jobs=2"])
     rid, tags = wait_for(running_job, proc, tmp_path)[0]
-    os.kill(int(tags["privhealth.pid"]), signal.SIGKILL)  # e.g. the kernel's OOM killer
+    victim = int(tags["privhealth.pid"])
+    if launcher == "local_parallel":
+        assert parent_pid(victim) == proc.pid  # the worker the launcher started, not a fork below it
+    os.kill(victim, signal.SIGKILL)  # e.g. the kernel's OOM killer
     assert proc.wait(600) == 0, (tmp_path / "cli.log").read_text()[-3000:]
+    log = (tmp_path / "cli.log").read_text()
+    assert "failed: its process was killed by signal 9" in log
+    failed = list((tmp_path / "multirun").glob("*/*/.privhealth_failed/*.txt"))
+    assert [p.read_text() for p in failed] == ["process killed by signal 9"]
+    assert failed[0].stem == tags["privhealth.job_num"]
     runs = statuses(tmp_path)
     jobs = {r: s for r, (s, t) in runs.items() if t.get("privhealth.kind") == "run"}
     assert jobs[rid] == "KILLED"

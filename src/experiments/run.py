@@ -17,6 +17,7 @@ from rich.table import Table
 
 from privhealth.experiments.callbacks import current_sweep, record_failed_job
 from privhealth.experiments.guard import framework_error, precheck
+from privhealth.experiments.launcher import JOB_PROCESS_ENV, register_launcher
 from privhealth.experiments.liveness import install_signal_handlers, interrupt_taken
 from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline, validate_job
 from privhealth.experiments.protocol import DELTA_PREFIX
@@ -109,6 +110,7 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
 
 def main() -> None:
     """Entry point: refuse credentials and bad settings (exit 2) before Hydra writes anything, then run."""
+    register_launcher()  # hydra/launcher=privhealth_parallel (local_parallel), also under an editable install
     precheck(sys.argv[1:], CONF_DIR, "config", validate_job)
     hydra_main()
 
@@ -118,8 +120,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     """Run the configured experiment; in a multirun, a failing job is logged FAILED and the sweep goes on."""
     install_signal_handlers()
     sweep = current_sweep()
-    if sweep is not None:
-        return run_isolated(cfg, sweep)
+    if sweep is not None:  # a job of hydra/launcher=privhealth_parallel is already a process of its own
+        return sweep_job(cfg, sweep) if os.environ.get(JOB_PROCESS_ENV) else run_isolated(cfg, sweep)
     try:
         result = run_pipeline(cfg)
     except Exception as exc:

@@ -1,0 +1,1 @@
+"""Hydra plugin: ``hydra/launcher=privhealth_parallel`` (see ``privhealth.experiments.launcher``)."""
