@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from privhealth.data.longtable import window_long
 from privhealth.data.schema import Dataset, ExtraPolicy, Role, TableSchema
 from privhealth.errors import SchemaError
 
@@ -170,20 +171,33 @@ def load_table(
     extra: ExtraPolicy = "error",
     max_bytes: int | None = MAX_BYTES,
     max_value_chars: int | Mapping[str, int] | None = MAX_VALUE_CHARS,
+    long: Mapping[str, Any] | None = None,
 ) -> Dataset:
-    """Any CSV or Parquet file with a declared schema of column roles (size and cell-length limits apply)."""
+    """Any CSV or Parquet file with a declared schema of column roles (size and cell-length limits apply).
+
+    With ``long`` (``data.long``), the file is the static table (one row per entity) and the long
+    table it names is joined and windowed into one row per (entity, bloc) (``privhealth.data.longtable``).
+    """
     if not isinstance(schema, TableSchema):
         schema = TableSchema.from_dict(schema)
     p = Path(path)
     raw = read_table(p, sep=sep, encoding=encoding, expected_columns=schema.column_names,
                      max_bytes=max_bytes, max_value_chars=max_value_chars)
     frame = schema.validate(raw, source=str(p), extra=extra)
-    return Dataset(
+    dataset = Dataset(
         frame=frame,
         schema=schema if extra != "keep" else schema,
         name=name or p.stem,
         metadata={"source": str(p), "sha256": file_fingerprint(p)},
     )
+    if long is None:
+        return dataset
+
+    def read(path: str, sep: str | None, encoding: str, names: Sequence[str]) -> pd.DataFrame:
+        return read_table(path, sep=sep, encoding=encoding, expected_columns=names, max_bytes=max_bytes,
+                          max_value_chars=max_value_chars)
+
+    return window_long(dataset, long, read)
 
 
 # ---------------------------------------------------------------------- Adult
