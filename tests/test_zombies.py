@@ -117,6 +117,21 @@ def test_a_killed_parallel_job_fails_that_job_not_the_sweep(tmp_path, launcher):
     assert client.get_run(parent).data.metrics["sweep/failed_runs"] == 1
 
 
+def test_sigterm_to_a_parallel_sweep_ends_every_run_killed(tmp_path):
+    """The launcher stops its running workers (SIGTERM: their runs end KILLED), the sweep's run ends KILLED."""
+    write_key(tmp_path)
+    proc = start(tmp_path, ["-m", "anon.k=2,3,4", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"])
+    workers = [int(t["privhealth.pid"]) for _, t in wait_for(running_job, proc, tmp_path)]
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(180) != 0
+    time.sleep(1)
+    runs = statuses(tmp_path)
+    kinds = sorted((t.get("privhealth.kind"), s) for s, t in runs.values())
+    assert ("sweep", "KILLED") in kinds and ("run", "KILLED") in kinds, kinds
+    assert all(s != "RUNNING" for s, _ in runs.values()), kinds
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()], "a job process outlived the sweep"
+
+
 def test_an_invalid_sweep_option_fails_before_any_run(tmp_path):
     write_key(tmp_path)
     for bad, message in ((["model=logreg,nosuch"], "Could not find 'model/nosuch'"),

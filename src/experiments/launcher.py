@@ -179,6 +179,9 @@ def launch(
                     ret = failed_return(job_overrides[i], config, why)
                 results[i] = ret
     except BaseException:  # an interrupt of the sweep: stop the jobs, whose runs end KILLED
+        from privhealth.experiments.liveness import interrupt_taken
+
+        interrupt_taken()  # no re-delivery while the jobs are stopped
         stop(running.values())
         raise
     return [results[i] for i in range(len(job_overrides))]
