@@ -69,11 +69,14 @@ def test_anonymization_cache_hit_on_the_second_model(grid):
     assert not list((root / ".cache").rglob("*.tmp"))
 
 
-def test_a_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=local_parallel"]], ids=["basic", "local_parallel"])
+def test_a_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, launcher):
     write_key(tmp_path)
     proc = run_cli(tmp_path, "privhealth.experiments.run",
-                   ["-m", "anon=optimal", "anon.k=3,100000", "model=logreg", *SMALL])
+                   ["-m", "anon=optimal", "anon.k=3,100000", "model=logreg", *SMALL, *launcher])
     assert proc.returncode == 0, proc.stderr[-3000:]
+    parent = next(r for r in runs(tmp_path) if r.data.tags.get("privhealth.kind") == "sweep")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/failed_runs"] == 1
     children = [r for r in runs(tmp_path) if r.data.tags.get("privhealth.kind") == "run"]
     status = {r.data.params["anon.k"]: r.info.status for r in children}
     assert status == {"3": "FINISHED", "100000": "FAILED"}
