@@ -140,7 +140,10 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
 def preflight(config: DictConfig) -> None:
     """Compose and validate every job of the sweep before its parent run exists (ConfigError on the first bad one)."""
     from privhealth.experiments.guard import credential_keys, refuse_credentials
+    from privhealth.experiments.launcher import check_launcher
     from privhealth.experiments.pipeline import validate_job
+
+    check_launcher(config)  # hydra/launcher=local_parallel's settings
 
     if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
         return  # another sweeper decides its jobs as it goes

@@ -207,6 +207,13 @@ def settings_of(launcher_cfg: Any) -> LauncherSettings:
     return LauncherSettings.of(cfg.get("n_jobs", 2), cfg.get("start_method", "spawn"))
 
 
+def check_launcher(config: DictConfig) -> None:
+    """A sweep's ``hydra.launcher`` settings, when it is this launcher (ConfigError before any run exists)."""
+    launcher = OmegaConf.select(config, "hydra.launcher", default=None)
+    if launcher is not None and str(launcher.get("_target_", "")).endswith(".PrivhealthParallelLauncher"):
+        settings_of({k: v for k, v in launcher.items() if k != "_target_"})
+
+
 def register_launcher() -> None:
     """Make ``hydra/launcher=privhealth_parallel`` known to Hydra.
 
