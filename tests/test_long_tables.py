@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from pipeline_helpers import write_key
+from pipeline_helpers import compose_cfg, write_key
 
 from privhealth.data.loaders import load_table
 from privhealth.data.schema import Kind, Role
-from privhealth.errors import SchemaError
+from privhealth.errors import ConfigError, SchemaError
+from privhealth.experiments.settings import check_settings
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "examples" / "your-data" / "long"
@@ -158,12 +159,6 @@ def test_the_shipped_example_matches_a_row_by_row_oracle(index):
      r"static.csv: entity column 'pid' repeats an id \(data row 2\)"),
     ("pid,age,t0,dead\n1,70,0,1\n", "pid,t,var,val\n1,0,age,1\n", {},
      r"variable/bloc column name\(s\) \['age'\] are already columns of the static table"),
-    ("pid,age,t0,dead\n1,70,0,1\n", "pid,t,var,val\n1,0,hr,1\n", {"window": 10},
-     r"data.long.window \(10\) must be a whole number of steps \(4\)"),
-    ("pid,age,t0,dead\n1,70,0,1\n", "pid,t,var,val\n1,0,hr,1\n", {"index": "admission"},
-     r"data.long.index must be first, last or a column of the static table; 'admission'"),
-    ("pid,age,t0,dead\n1,70,0,1\n", "pid,t,var,val\n1,0,hr,1\n", {"value": None},
-     r"give either 'variable' and 'value' \(long format\) or 'columns'"),
     ("pid,age,t0,dead\n1,70,0,1\n", "pid,t,var,val\n1,0,hr,1\n", {"variables": ["hr", "sbp"]},
      r"data.long.variables names \['sbp'\], not found in column 'var'"),
     ("pid,age,t0,dead\n1,70,0,1\n", "pid,time,var,val\n1,0,hr,1\n", {},
@@ -174,6 +169,31 @@ def test_bad_long_tables_are_refused_naming_file_column_and_row(tmp_path, static
     (tmp_path / "long.csv").write_text(long)
     with pytest.raises(SchemaError, match=message):
         load(tmp_path, **spec)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"window": 10}, r"data.long.window \(10\) must be a whole number of steps \(4\)"),
+    ({"step": -4}, r"data.long.step must be a positive number, got -4"),
+    ({"index": "admission"}, r"data.long.index must be first, last or a column of the static table; 'admission'"),
+    ({"value": None}, r"give either 'variable' and 'value' \(long format\) or 'columns'"),
+    ({"windw": 8}, r"data.long: unknown key\(s\) \['windw'\]"),
+])
+def test_bad_long_settings_are_config_errors(files, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        load(files, **spec)
+
+
+def test_long_settings_and_file_are_checked_before_any_run(files):
+    """The pre-run settings check (exit 2, no run) reads data.long: its keys and its file's size."""
+    base = [f"paths.root={files}", "data=csv", f"data.path={files}/static.csv",
+            "+data.schema={pid:{role:entity,kind:integer},age:{role:quasi,kind:integer},"
+            "t0:{role:insensitive,kind:numeric},dead:{role:target,kind:binary}}"]
+    long = f"data.long={{path:{files}/long.csv,time:t,variable:var,value:val,window:8,step:4}}"
+    check_settings(compose_cfg(files, [*base, long], fast=False))
+    with pytest.raises(ConfigError, match=r"data.long.step must be a positive number, got 0"):
+        check_settings(compose_cfg(files, [*base, long.replace("step:4", "step:0")], fast=False))
+    with pytest.raises(SchemaError, match=r"nothere.csv: no such file"):
+        check_settings(compose_cfg(files, [*base, long.replace("long.csv", "nothere.csv")], fast=False))
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from privhealth.data.schema import Column, Dataset, Kind, Role, TableSchema
-from privhealth.errors import SchemaError
+from privhealth.errors import ConfigError, SchemaError
 
 INDEX_MODES = ("first", "last")
 AGGREGATES = ("mean", "last")
@@ -41,7 +41,11 @@ AGGREGATES = ("mean", "last")
 
 @dataclass(frozen=True)
 class LongSpec:
-    """``data.long``: where the long table is and how to window it (see the module doc)."""
+    """``data.long``: where the long table is and how to window it (see the module doc).
+
+    Bad settings raise ``ConfigError`` (checked before any run: ``settings.check_settings``); bad
+    data in the files ``SchemaError``, naming the file, column and row.
+    """
 
     path: str
     time: str
@@ -68,10 +72,10 @@ class LongSpec:
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(cfg) - known)
         if unknown:
-            raise SchemaError(f"data.long: unknown key(s) {unknown} (known: {sorted(known)})")
+            raise ConfigError(f"data.long: unknown key(s) {unknown} (known: {sorted(known)})")
         for key in ("path", "time", "window", "step"):
             if cfg.get(key) is None:
-                raise SchemaError(f"data.long.{key} is required")
+                raise ConfigError(f"data.long.{key} is required")
         args = dict(cfg)
         for key in ("columns", "variables"):
             if args.get(key) is not None:
@@ -84,20 +88,20 @@ class LongSpec:
         for key in ("window", "step"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-                raise SchemaError(f"data.long.{key} must be a positive number, got {v!r}")
+                raise ConfigError(f"data.long.{key} must be a positive number, got {v!r}")
         n = self.window / self.step
         if abs(n - round(n)) > 1e-9:
-            raise SchemaError(f"data.long.window ({self.window}) must be a whole number of steps ({self.step})")
+            raise ConfigError(f"data.long.window ({self.window}) must be a whole number of steps ({self.step})")
         if (self.columns is None) == (self.variable is None or self.value is None):
-            raise SchemaError("data.long: give either 'variable' and 'value' (long format) or 'columns' (wide format)")
+            raise ConfigError("data.long: give either 'variable' and 'value' (long format) or 'columns' (wide format)")
         if self.columns is not None and self.variables is not None:
-            raise SchemaError("data.long.variables selects variables of the long format; with 'columns' list them there")
+            raise ConfigError("data.long.variables selects variables of the long format; with 'columns' list them there")
         if self.agg not in AGGREGATES:
-            raise SchemaError(f"data.long.agg must be one of {AGGREGATES}, got {self.agg!r}")
+            raise ConfigError(f"data.long.agg must be one of {AGGREGATES}, got {self.agg!r}")
         if self.time_kind not in ("auto", "numeric", "datetime"):
-            raise SchemaError(f"data.long.time_kind must be auto, numeric or datetime, got {self.time_kind!r}")
+            raise ConfigError(f"data.long.time_kind must be auto, numeric or datetime, got {self.time_kind!r}")
         if self.extra not in ("drop", "error"):
-            raise SchemaError(f"data.long.extra must be drop or error, got {self.extra!r}")
+            raise ConfigError(f"data.long.extra must be drop or error, got {self.extra!r}")
 
     @property
     def n_blocs(self) -> int:
@@ -248,7 +252,7 @@ def _index_times(spec: LongSpec, static: Dataset, code: np.ndarray, t: np.ndarra
         return out
     col = spec.index
     if col not in static.schema:
-        raise SchemaError(f"data.long.index must be first, last or a column of the static table; "
+        raise ConfigError(f"data.long.index must be first, last or a column of the static table; "
                           f"'{col}' is none of them")
     s = static.frame[col]
     kind = static.schema[col].kind

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from privhealth.data.loaders import check_input_size
+from privhealth.data.longtable import LongSpec
 from privhealth.errors import ConfigError
 
 
@@ -104,3 +105,8 @@ def check_settings(cfg: DictConfig) -> None:
     if present and path is not None:
         _, limit = _value(cfg, "data.max_bytes")
         check_input_size(str(path), limit)
+        present, long = _value(cfg, "data.long")
+        if present and long is not None:  # data=csv's long table: its settings and its file's size
+            if not isinstance(long, Mapping):
+                raise ConfigError(f"data.long must be a mapping (path, time, window, step, …) or null, got {long!r}")
+            check_input_size(str(LongSpec.of(long).path), limit)
