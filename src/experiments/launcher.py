@@ -99,7 +99,6 @@ def failed_return(overrides: Sequence[str], config: DictConfig, why: str) -> Job
     """The JobReturn of a job whose process died: COMPLETED with the value None (see the module doc)."""
     ret = JobReturn(overrides=list(overrides), cfg=config, status=JobStatus.COMPLETED)
     ret.return_value = None
-    ret.task_name = f"failed: {why}"
     return ret
 
 
