@@ -60,3 +60,19 @@ def test_build_from_config_errors():
         build_hierarchy("age", {"type": "spline"}, pd.Series([1, 2]))
     with pytest.raises(ConfigError, match="unknown level 'week'"):
         build_hierarchy("d", {"type": "dates", "levels": ["week"]}, pd.Series(["2020-01-01"]))
+
+
+def test_date_hierarchy_keeps_time_of_day_and_adds_a_day_level():
+    """Timestamps on one day used to collide at level 0 ('lists value ... more than once');
+    now level 0 is the timestamp, level 1 its day, then month, year, decade, *."""
+    v = pd.Series(pd.to_datetime(
+        ["2021-03-07 14:00", "2021-03-07 09:30", "2021-04-01 00:00", "2021-03-07 14:00"]))
+    h = Hierarchy.dates("admit_time", v)
+    assert h.height == 6
+    assert list(h.generalize(v, 1)) == ["2021-03-07", "2021-03-07", "2021-04-01", "2021-03-07"]
+    assert list(h.generalize(v, 2)) == ["2021-03", "2021-03", "2021-04", "2021-03"]
+    # a subset of midnight timestamps renders without its time; it still maps
+    assert list(h.generalize(v.iloc[2:3], 0)) == ["2021-04-01 00:00:00"]
+    # date-only columns keep their day at level 0 (no extra level)
+    d = pd.Series(pd.to_datetime(["2021-03-07", "2021-04-01"]))
+    assert Hierarchy.dates("d", d).height == 5

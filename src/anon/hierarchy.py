@@ -156,6 +156,11 @@ class Hierarchy:
         else:
             pos = self._index.get_indexer(s.astype(str))  # type: ignore[attr-defined]
             bad = pos < 0
+            if bad.any() and pd.api.types.is_datetime64_any_dtype(s):
+                # a subset of midnight timestamps renders without its time of day
+                full = s.dt.strftime("%Y-%m-%d %H:%M:%S")
+                pos = np.where(bad, self._index.get_indexer(full), pos)  # type: ignore[attr-defined]
+                bad = pos < 0
         if bad.any():
             first = s.iloc[int(np.flatnonzero(bad)[0])]
             raise HierarchyError(
@@ -335,8 +340,12 @@ class Hierarchy:
         if s.isna().any():
             raise HierarchyError(f"date hierarchy for '{attribute}': unparseable date(s)")
         uniq = pd.Series(pd.unique(s)).sort_values(ignore_index=True)
-        dom = uniq.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+        # Level 0 is rendered as ``encode`` renders the column (astype(str)), so timestamps with a
+        # time of day keep it and get a day level above them instead of colliding on their day.
+        dom = uniq.astype(str).to_numpy(dtype=object)
         labels = [dom]
+        if (uniq != uniq.dt.normalize()).any():
+            labels.append(uniq.dt.strftime("%Y-%m-%d").to_numpy(dtype=object))
         render = {
             "month": lambda d: d.dt.strftime("%Y-%m"),
             "quarter": lambda d: d.dt.year.astype(str) + "-Q" + d.dt.quarter.astype(str),
