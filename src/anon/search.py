@@ -40,6 +40,7 @@ import pandas as pd
 from privhealth.anon import loss as lossmod
 from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
+from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
 from privhealth.errors import ConfigError, PrivacyModelError
@@ -159,17 +160,15 @@ class Lattice:
             )
         self.strides = np.cumprod(np.r_[1, self.heights[::-1][:-1]])[::-1].astype(np.int64)
 
-        frame = units.frame
-        self.leaf = np.stack([h.encode(frame[q]) for q, h in zip(self.qis, self.hier, strict=True)], axis=1)
-        ids, c0 = combine(list(self.leaf.T), [h.size for h in self.hier])
-        first = first_positions(ids, c0)
-        self.unit_bottom = ids
-        counts = np.bincount(ids, minlength=c0).astype(np.int64)
-        hists = {
-            a: Histograms.build(ids, c0, enc.codes, enc.m) for a, enc in units.sensitive.items()
-        }
-        self.bottom = _Node(np.ascontiguousarray(self.leaf[first].T), counts, np.arange(c0), hists=hists)
-        self.tables = [lossmod.LevelTables.build(h, self.leaf[:, j]) for j, h in enumerate(self.hier)]
+        self.freq = FrequencySet.build(units.frame, self.hier, self.qis, units.sensitive)
+        fs = self.freq
+        self.leaf = fs.unit_leaf
+        self.unit_bottom = fs.tuple_of_unit
+        c0 = fs.n_tuples
+        self.bottom = _Node(np.ascontiguousarray(fs.leaf.T), fs.counts, np.arange(c0), hists=dict(fs.hists))
+        self.tables = [
+            lossmod.LevelTables.build(h, fs.leaf[:, j], weights=fs.counts) for j, h in enumerate(self.hier)
+        ]
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
         self.bottom_key = tuple([0] * len(self.qis))
@@ -306,83 +305,106 @@ def optimal_generalization(
     units = prepare_units(df, qis, sens, entity, bound)
     check_k(bound, units.n, "entities" if entity else "records")
     lat = Lattice(units, hierarchies, bound, suppression_limit, metric, max_levels)
-
-    lv = lat.all_levels()
-    n_nodes = len(lv)
     top = tuple(int(x) for x in lat.top)
     _check_top(lat, top)
+    search = _Search(lat)
+    best_node, best = search.run()
+    if best_node is None:
+        raise PrivacyModelError(_infeasible_message(lat, top, "no node of the lattice satisfies"))
+    return _result(df, lat, best_node, best, search.n_nodes, time.perf_counter() - t0)
 
-    lb = lossmod.node_lower_bounds(lat.metric, lat.tables, lv)
-    known_lb = np.zeros(n_nodes) if lb is None else lb.copy()
-    order = np.lexsort((np.arange(n_nodes), lv.sum(axis=1), known_lb))
-    infeasible = np.zeros(n_nodes, dtype=bool)
-    mono_ok = np.zeros(n_nodes, dtype=bool)
-    evaluated = np.zeros(n_nodes, dtype=bool)
-    has_mono = any(lat.mono)
-    best = math.inf
-    best_node: tuple[int, ...] | None = None
-    prio = known_lb
 
-    def check(i: int) -> None:
-        nonlocal best, best_node
-        levels = tuple(int(x) for x in lv[i])
+class _Search:
+    """Best-first walk of the lattice with bound pruning, predictive tagging and Flash probes.
+
+    State per node (index = mixed radix of its levels): ``known_lb`` (lower bound on its
+    loss), ``infeasible`` (proved to exceed the limit on monotone criteria), ``mono_ok``
+    (proved to pass the monotone criteria), ``evaluated``; plus the best node so far.
+    """
+
+    def __init__(self, lat: Lattice) -> None:
+        self.lat = lat
+        self.lv = lat.all_levels()
+        self.n_nodes = len(self.lv)
+        lb = lossmod.node_lower_bounds(lat.metric, lat.tables, self.lv)
+        self.stop_on_bound = lb is not None  # bound known up front: visiting in bound order
+        self.known_lb = np.zeros(self.n_nodes) if lb is None else lb.copy()
+        self.order = np.lexsort((np.arange(self.n_nodes), self.lv.sum(axis=1), self.known_lb))
+        self.infeasible = np.zeros(self.n_nodes, dtype=bool)
+        self.mono_ok = np.zeros(self.n_nodes, dtype=bool)
+        self.evaluated = np.zeros(self.n_nodes, dtype=bool)
+        self.has_mono = any(lat.mono)
+        self.best = math.inf
+        self.best_node: tuple[int, ...] | None = None
+
+    def run(self) -> tuple[tuple[int, ...] | None, float]:
+        """Visit nodes in bound order until the bound reaches the best loss; (best node, loss)."""
+        for i in self.order:
+            if self.known_lb[i] >= self.best:
+                if self.stop_on_bound:
+                    break  # every remaining node is bounded by the best loss
+                continue
+            if self.infeasible[i] or self.evaluated[i]:
+                continue
+            if self.has_mono and not self.mono_ok[i]:
+                self.probe(int(i))
+                if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
+                    continue
+            self.check(int(i))
+        return self.best_node, self.best
+
+    def up_set(self, i: int) -> np.ndarray:
+        return np.all(self.lv >= self.lv[i], axis=1)
+
+    def check(self, i: int) -> None:
+        """Evaluate node i; tag its down-set infeasible or its up-set passing, update the best."""
+        lat = self.lat
+        levels = tuple(int(x) for x in self.lv[i])
         nd = lat.node(levels)
         lat.checked += 1
-        evaluated[i] = True
+        self.evaluated[i] = True
         fail, n_fail, mono_exceeded = lat.failing(nd, stop_above=lat.max_supp)
         if mono_exceeded:
-            infeasible[np.all(lv <= lv[i], axis=1)] = True
+            self.infeasible[np.all(self.lv <= self.lv[i], axis=1)] = True
             return
-        if has_mono:
-            mono_ok[np.all(lv >= lv[i], axis=1)] = True
+        up = None
+        if self.has_mono:
+            up = self.up_set(i)
+            self.mono_ok[up] = True
         if lat.metric == "discernibility":  # bound needing the classes, passed on to successors
             dm = float(np.sum(nd.sizes.astype(np.float64) ** 2))
-            up = np.all(lv >= lv[i], axis=1)
-            known_lb[up] = np.maximum(known_lb[up], dm)
+            up = self.up_set(i) if up is None else up
+            self.known_lb[up] = np.maximum(self.known_lb[up], dm)
         if n_fail > lat.max_supp:
             return
         value = lat.loss_of(levels, nd, fail)
-        if value < best or (value == best and best_node is not None and sum(levels) < sum(best_node)):
-            best, best_node = value, levels
+        if value < self.best or (
+            value == self.best and self.best_node is not None and sum(levels) < sum(self.best_node)
+        ):
+            self.best, self.best_node = value, levels
 
-    def probe(i: int) -> None:
+    def probe(self, i: int) -> None:
         """Binary search for the lowest node passing the monotone criteria on a path up from i."""
+        lat = self.lat
         path = [i]
         cur = i
         while True:
-            up = np.flatnonzero(lv[cur] < lat.top)
+            up = np.flatnonzero(self.lv[cur] < lat.top)
             if len(up) == 0:
                 break
             cand = cur + lat.strides[up]
-            cur = int(cand[np.lexsort((cand, prio[cand]))[0]])  # cheapest bound, then index
+            cur = int(cand[np.lexsort((cand, self.known_lb[cand]))[0]])  # cheapest bound, then index
             path.append(cur)
         lo, hi = 0, len(path) - 1
         while lo < hi:
             mid = (lo + hi) // 2
             p = path[mid]
-            if not (infeasible[p] or mono_ok[p] or evaluated[p]):
-                check(p)
-            if mono_ok[p]:
+            if not (self.infeasible[p] or self.mono_ok[p] or self.evaluated[p]):
+                self.check(p)
+            if self.mono_ok[p]:
                 hi = mid
             else:
                 lo = mid + 1
-
-    for i in order:
-        if known_lb[i] >= best:
-            if lb is not None:
-                break  # visiting in bound order: every remaining node is bounded by best
-            continue
-        if infeasible[i] or evaluated[i]:
-            continue
-        if has_mono and not mono_ok[i]:
-            probe(int(i))
-            if infeasible[i] or evaluated[i] or known_lb[i] >= best:
-                continue
-        check(int(i))
-
-    if best_node is None:
-        raise PrivacyModelError(_infeasible_message(lat, top, "no node of the lattice satisfies"))
-    return _result(df, lat, best_node, best, n_nodes, time.perf_counter() - t0)
 
 
 def _check_top(lat: Lattice, top: tuple[int, ...]) -> None:
@@ -426,7 +448,7 @@ def _result(
     row_supp = unit_supp[row_unit]
     out = df.copy()
     for j, (q, h) in enumerate(zip(lat.qis, lat.hier, strict=True)):
-        out[q] = h.labels[levels[j]][lat.leaf[row_unit, j]]
+        out[q] = _label_column(h, levels[j], lat.leaf[row_unit, j], out.index)
     release = out[~row_supp]
     k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
     util = lossmod.utility(lat.generalized(levels, nd, fail), k)
@@ -447,3 +469,22 @@ def _result(
         criteria=tuple(c.label() for c in lat.criteria),
         suppression_limit=lat.limit,
     )
+
+
+def _label_column(h: Hierarchy, level: int, leaf: np.ndarray, index: pd.Index) -> pd.Series:
+    """Labels of ``leaf`` codes at ``level``, built from one label per group (no per-row strings).
+
+    Same values and dtype as assigning ``h.labels[level][leaf]``: the group labels in the
+    dtype pandas infers for them (Arrow strings), gathered by group code.
+    """
+    labels = h.labels[level]
+    codes = h.codes(level)
+    first = first_positions(codes, h.n_groups(level))
+    group_labels = pd.Series(labels[first])
+    if (
+        len(first) != h.n_groups(level)
+        or group_labels.duplicated().any()
+        or not np.array_equal(np.asarray(group_labels)[codes], labels)
+    ):
+        return pd.Series(labels[leaf], index=index)
+    return pd.Series(group_labels.array.take(codes[leaf]), index=index)
