@@ -46,7 +46,8 @@ from privhealth.anon.units import Units, check_k, prepare_units, validate_reques
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
-_CACHE = 64
+_CACHE = 64  # snapshots kept at most (the parent look-up scans them)
+CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,15 @@ class _Node:
         self.parent_map = parent_map  # class of each of the parent's classes
         self.hists: dict[str, Histograms] = hists or {}
 
+    def nbytes(self) -> int:
+        """Memory held by this snapshot's arrays."""
+        arrays = [self.rep, self.sizes, self.bottom_map]
+        if self.parent_map is not None:
+            arrays.append(self.parent_map)
+        for h in self.hists.values():
+            arrays += [h.cls, h.val, h.cnt]
+        return sum(a.nbytes for a in arrays)
+
 
 class Lattice:
     """Generalization lattice of a unit table, with class computation by roll-up.
@@ -131,8 +141,10 @@ class Lattice:
         suppression_limit: float,
         metric: str,
         max_levels: Mapping[str, int] | None = None,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.units = units
+        self.cache_bytes = cache_bytes
         self.qis = list(hierarchies)
         self.hier = [hierarchies[q] for q in self.qis]
         self.metric = lossmod.metric_name(metric)
@@ -202,10 +214,15 @@ class Lattice:
             new,
         )
         self.cache[levels] = nd
-        if len(self.cache) > _CACHE:
-            oldest = next(k for k in self.cache if k != self.bottom_key)  # never evict the bottom
-            del self.cache[oldest]
+        self._evict()
         return nd
+
+    def _evict(self) -> None:
+        """Drop least recently used snapshots (never the bottom) beyond the entry cap or the byte budget."""
+        held = sum(nd.nbytes() for nd in self.cache.values())
+        while len(self.cache) > 2 and (len(self.cache) > _CACHE or held > self.cache_bytes):
+            oldest = next(k for k in self.cache if k != self.bottom_key)
+            held -= self.cache.pop(oldest).nbytes()
 
     def hist(self, nd: _Node, attr: str) -> Histograms:
         """Sensitive histograms of a node's classes, summed from its parent's (or the bottom's)."""
@@ -288,6 +305,7 @@ def optimal_generalization(
     suppression_limit: float = 0.0,
     metric: str = "arx_loss",
     max_levels: Mapping[str, int] | None = None,
+    cache_bytes: int = CACHE_BYTES,
 ) -> SearchResult:
     """Find the full-domain generalization of minimum loss that satisfies all ``criteria``.
 
@@ -295,6 +313,7 @@ def optimal_generalization(
     Criteria without an ``attribute`` apply to every attribute in ``sensitive``.
     ``suppression_limit`` is the fraction of units (entities, with ``entity``) that may be
     removed; t-closeness compares with the input's distribution (as ARX does).
+    ``cache_bytes`` bounds the memory of the snapshots that nodes are rolled up from.
     Raises PrivacyModelError naming the constraint that cannot be met.
     """
     t0 = time.perf_counter()
@@ -304,7 +323,7 @@ def optimal_generalization(
     bound = bind(criteria, sens)
     units = prepare_units(df, qis, sens, entity, bound)
     check_k(bound, units.n, "entities" if entity else "records")
-    lat = Lattice(units, hierarchies, bound, suppression_limit, metric, max_levels)
+    lat = Lattice(units, hierarchies, bound, suppression_limit, metric, max_levels, cache_bytes)
     top = tuple(int(x) for x in lat.top)
     _check_top(lat, top)
     search = _Search(lat)
