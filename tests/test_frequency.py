@@ -87,7 +87,7 @@ def test_rolled_up_classes_equal_the_row_level_grouping(seed, which, k, limit, m
     for step in walk:  # visit nodes in a random order: each is rolled up from whatever is cached
         levels = tuple(int(x) for x in nodes[step % len(nodes)])
         nd = lat.node(levels)
-        unit_class = nd.bottom_map[lat.unit_bottom]
+        unit_class = lat.bottom_map(nd)[lat.unit_bottom]
         ids = direct_classes(units.frame, hs, levels)
         n = ids.max() + 1
         assert len(nd.sizes) == n

@@ -46,7 +46,7 @@ from privhealth.anon.units import Units, check_k, prepare_units, validate_reques
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
-_CACHE = 64  # snapshots kept at most (the parent look-up scans them)
+_CACHE = 1024  # snapshots kept at most (more cached parents: smaller roll-ups)
 CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
 
@@ -104,26 +104,89 @@ class NodeOutcome:
 
 
 class _Node:
-    """Classes of one node: representative leaf codes, sizes, lazy histograms, bottom map."""
+    """Classes of one node: representative leaf codes, sizes, lazy histograms and bottom map."""
 
-    __slots__ = ("bottom_map", "hists", "parent_key", "parent_map", "rep", "sizes")
+    __slots__ = ("bottom_map", "hists", "levels", "parent_key", "parent_map", "rep", "sizes")
 
-    def __init__(self, rep, sizes, bottom_map, parent_key=None, parent_map=None, hists=None):
+    def __init__(self, levels, rep, sizes, bottom_map=None, parent_key=None, parent_map=None, hists=None):
+        self.levels = levels  # the node
         self.rep = rep  # leaf codes of one member per class (QIs x classes, rows contiguous)
         self.sizes = sizes  # units per class
-        self.bottom_map = bottom_map  # class of each bottom class (distinct leaf combination)
+        self.bottom_map = bottom_map  # class of each bottom class (distinct tuple); None until needed
         self.parent_key = parent_key  # levels of the node it was rolled up from (no reference kept)
         self.parent_map = parent_map  # class of each of the parent's classes
         self.hists: dict[str, Histograms] = hists or {}
 
     def nbytes(self) -> int:
         """Memory held by this snapshot's arrays."""
-        arrays = [self.rep, self.sizes, self.bottom_map]
-        if self.parent_map is not None:
-            arrays.append(self.parent_map)
+        arrays = [self.rep, self.sizes]
+        arrays += [a for a in (self.bottom_map, self.parent_map) if a is not None]
         for h in self.hists.values():
             arrays += [h.cls, h.val, h.cnt]
         return sum(a.nbytes for a in arrays)
+
+
+class _Cache:
+    """LRU snapshots of evaluated nodes within an entry cap and a byte budget; the bottom stays.
+
+    Keys are also kept in a numpy array so the most specific usable parent of a node (the
+    cached node below it with fewest classes) is found with one vectorised comparison.
+    """
+
+    def __init__(self, bottom: _Node, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.bottom_key = bottom.levels
+        self.nodes: OrderedDict[tuple[int, ...], _Node] = OrderedDict({bottom.levels: bottom})
+        self.slot: dict[tuple[int, ...], int] = {bottom.levels: 0}
+        self.keys = np.zeros((max_entries + 2, len(bottom.levels)), dtype=np.int64)
+        self.n_classes = np.full(max_entries + 2, np.iinfo(np.int64).max, dtype=np.int64)
+        self.n_classes[0] = len(bottom.sizes)
+        self.free = list(range(max_entries + 1, 0, -1))
+        self.held = bottom.nbytes()
+
+    def __contains__(self, key: tuple[int, ...]) -> bool:
+        return key in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def get(self, key: tuple[int, ...] | None) -> _Node | None:
+        return self.nodes.get(key) if key is not None else None
+
+    def touch(self, key: tuple[int, ...]) -> _Node:
+        self.nodes.move_to_end(key)
+        return self.nodes[key]
+
+    def parent_of(self, levels: np.ndarray) -> _Node:
+        """The cached node below ``levels`` with fewest classes (the bottom is always below)."""
+        below = np.all(self.keys <= levels, axis=1)
+        s = int(np.argmin(np.where(below, self.n_classes, np.iinfo(np.int64).max)))
+        return self.nodes[tuple(int(x) for x in self.keys[s])]
+
+    def grew(self, nd: _Node, nbytes: int) -> None:
+        """Account for arrays added to a snapshot after it was stored."""
+        if self.nodes.get(nd.levels) is nd:
+            self.held += nbytes
+            self.evict()
+
+    def put(self, nd: _Node) -> None:
+        s = self.free.pop()
+        self.slot[nd.levels] = s
+        self.keys[s] = nd.levels
+        self.n_classes[s] = len(nd.sizes)
+        self.nodes[nd.levels] = nd
+        self.held += nd.nbytes()
+        self.evict()
+
+    def evict(self) -> None:
+        """Drop least recently used snapshots (never the bottom, nor the newest)."""
+        while len(self.nodes) > 2 and (len(self.nodes) > self.max_entries or self.held > self.max_bytes):
+            oldest = next(k for k in self.nodes if k != self.bottom_key)
+            self.held -= self.nodes.pop(oldest).nbytes()
+            s = self.slot.pop(oldest)
+            self.keys[s] = np.iinfo(np.int64).max  # never below any node
+            self.n_classes[s] = np.iinfo(np.int64).max
+            self.free.append(s)
 
 
 class Lattice:
@@ -177,14 +240,16 @@ class Lattice:
         self.leaf = fs.unit_leaf
         self.unit_bottom = fs.tuple_of_unit
         c0 = fs.n_tuples
-        self.bottom = _Node(np.ascontiguousarray(fs.leaf.T), fs.counts, np.arange(c0), hists=dict(fs.hists))
+        self.bottom_key = tuple([0] * len(self.qis))
+        self.bottom = _Node(
+            self.bottom_key, np.ascontiguousarray(fs.leaf.T), fs.counts, np.arange(c0), hists=dict(fs.hists)
+        )
         self.tables = [
             lossmod.LevelTables.build(h, fs.leaf[:, j], weights=fs.counts) for j, h in enumerate(self.hier)
         ]
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
-        self.bottom_key = tuple([0] * len(self.qis))
-        self.cache: OrderedDict[tuple[int, ...], _Node] = OrderedDict({self.bottom_key: self.bottom})
+        self.cache = _Cache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
 
     # -------------------------------------------------------------- classes
@@ -195,45 +260,48 @@ class Lattice:
         were rolled up from, so a parent evicted and recomputed keeps its numbering.
         """
         if levels in self.cache:
-            self.cache.move_to_end(levels)
-            return self.cache[levels]
+            return self.cache.touch(levels)
         lv = np.asarray(levels)
-        keys = list(self.cache)
-        below = np.flatnonzero(np.all(np.asarray(keys) <= lv, axis=1))
-        parent_key = min((keys[b] for b in below), key=lambda k: len(self.cache[k].sizes))
-        parent = self.cache[parent_key]
+        parent = self.cache.parent_of(lv)
         codes = [self.level_codes[j][levels[j]][parent.rep[j]] for j in range(len(lv))]
         cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
         new, nc = combine(codes, cards)
         first = first_positions(new, nc)
         nd = _Node(
+            levels,
             parent.rep[:, first],
             np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
-            new[parent.bottom_map],
-            parent_key,
+            None if parent.bottom_map is None else new[parent.bottom_map],
+            parent.levels,
             new,
         )
-        self.cache[levels] = nd
-        self._evict()
+        self.cache.put(nd)
         return nd
 
-    def _evict(self) -> None:
-        """Drop least recently used snapshots (never the bottom) beyond the entry cap or the byte budget."""
-        held = sum(nd.nbytes() for nd in self.cache.values())
-        while len(self.cache) > 2 and (len(self.cache) > _CACHE or held > self.cache_bytes):
-            oldest = next(k for k in self.cache if k != self.bottom_key)
-            held -= self.cache.pop(oldest).nbytes()
+    def bottom_map(self, nd: _Node) -> np.ndarray:
+        """Class of every bottom class (distinct tuple) at ``nd``, rolled up from the bottom when needed.
+
+        Class ids are numbered by first bottom class, so grouping the bottom directly gives
+        the same ids as any roll-up.
+        """
+        if nd.bottom_map is None:
+            codes = [self.level_codes[j][nd.levels[j]][self.bottom.rep[j]] for j in range(len(self.qis))]
+            cards = [self.level_cards[j][nd.levels[j]] for j in range(len(self.qis))]
+            nd.bottom_map = combine(codes, cards)[0]
+            self.cache.grew(nd, nd.bottom_map.nbytes)
+        return nd.bottom_map
 
     def hist(self, nd: _Node, attr: str) -> Histograms:
         """Sensitive histograms of a node's classes, summed from its parent's (or the bottom's)."""
         h = nd.hists.get(attr)
         if h is None:
-            parent = self.cache.get(nd.parent_key) if nd.parent_key is not None else None
+            parent = self.cache.get(nd.parent_key)
             if parent is not None and attr in parent.hists:
                 h = parent.hists[attr].rollup(nd.parent_map, len(nd.sizes))
             else:
-                h = self.bottom.hists[attr].rollup(nd.bottom_map, len(nd.sizes))
+                h = self.bottom.hists[attr].rollup(self.bottom_map(nd), len(nd.sizes))
             nd.hists[attr] = h
+            self.cache.grew(nd, h.cls.nbytes + h.val.nbytes + h.cnt.nbytes)
         return h
 
     # -------------------------------------------------------------- checks
@@ -269,7 +337,8 @@ class Lattice:
 
     def generalized(self, levels: Sequence[int], nd: _Node, fail: np.ndarray) -> lossmod.GeneralizedUnits:
         return lossmod.units_at_levels(
-            self.tables, levels, self.bottom.rep, self.bottom.sizes, fail[nd.bottom_map], nd.bottom_map
+            self.tables, levels, self.bottom.rep, self.bottom.sizes, fail[self.bottom_map(nd)],
+            self.bottom_map(nd),
         )
 
     def evaluate(self, levels: Sequence[int]) -> NodeOutcome:
@@ -460,7 +529,7 @@ def _result(
 ) -> SearchResult:
     nd = lat.node(levels)
     fail, n_fail, _ = lat.failing(nd)
-    unit_class = nd.bottom_map[lat.unit_bottom]
+    unit_class = lat.bottom_map(nd)[lat.unit_bottom]
     unit_supp = fail[unit_class]
     units = lat.units
     row_unit = units.row_unit if units.row_unit is not None else np.arange(units.n)
