@@ -143,6 +143,7 @@ class _Cache:
         self.n_classes[0] = len(bottom.sizes)
         self.free = list(range(max_entries + 1, 0, -1))
         self.held = bottom.nbytes()
+        self.used = 1  # high-water mark: slots at or above it were never used
 
     def __contains__(self, key: tuple[int, ...]) -> bool:
         return key in self.nodes
@@ -159,8 +160,9 @@ class _Cache:
 
     def parent_of(self, levels: np.ndarray) -> _Node:
         """The cached node below ``levels`` with fewest classes (the bottom is always below)."""
-        below = np.all(self.keys <= levels, axis=1)
-        s = int(np.argmin(np.where(below, self.n_classes, np.iinfo(np.int64).max)))
+        used = self.used
+        below = np.all(self.keys[:used] <= levels, axis=1)
+        s = int(np.argmin(np.where(below, self.n_classes[:used], np.iinfo(np.int64).max)))
         return self.nodes[tuple(int(x) for x in self.keys[s])]
 
     def grew(self, nd: _Node, nbytes: int) -> None:
@@ -171,6 +173,7 @@ class _Cache:
 
     def put(self, nd: _Node) -> None:
         s = self.free.pop()
+        self.used = max(self.used, s + 1)
         self.slot[nd.levels] = s
         self.keys[s] = nd.levels
         self.n_classes[s] = len(nd.sizes)
@@ -568,11 +571,10 @@ def _label_column(h: Hierarchy, level: int, leaf: np.ndarray, index: pd.Index) -
     labels = h.labels[level]
     codes = h.codes(level)
     first = first_positions(codes, h.n_groups(level))
-    group_labels = pd.Series(labels[first])
     if (
         len(first) != h.n_groups(level)
-        or group_labels.duplicated().any()
-        or not np.array_equal(np.asarray(group_labels)[codes], labels)
+        or len(set(labels[first].tolist())) != len(first)
+        or not np.array_equal(labels[first][codes], labels)
     ):
         return pd.Series(labels[leaf], index=index)
-    return pd.Series(group_labels.array.take(codes[leaf]), index=index)
+    return pd.Series(pd.Series(labels[first]).array.take(codes[leaf]), index=index)
