@@ -5,12 +5,15 @@ its number of units and its histogram of every sensitive attribute, never on the
 node's classes are unions of these tuples, so a table repeated ten times costs what its
 distinct tuples cost. Encoding is vectorised: each column is factorized once (``pd.factorize``
 is hashed, Arrow-backed for strings) and only its *distinct* values are looked up in the
-hierarchy, so the per-row work is two integer gathers.
+hierarchy, so the per-row work is two integer gathers. Large tables factorize their columns
+in threads (one per core).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +23,8 @@ from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.sensitive import SensitiveAttribute
 from privhealth.errors import HierarchyError
+
+_THREADED_ROWS = 100_000  # from this many units, columns are factorized in parallel threads
 
 
 def encode_leaves(values: pd.Series, hierarchy: Hierarchy) -> np.ndarray:
@@ -69,9 +74,14 @@ class FrequencySet:
         sensitive: Mapping[str, SensitiveAttribute],
     ) -> FrequencySet:
         """Encode ``columns`` of the unit ``frame`` with their hierarchies and group equal tuples."""
-        unit_leaf = np.stack(
-            [encode_leaves(frame[q], h) for q, h in zip(columns, hierarchies, strict=True)], axis=1
-        )
+        pairs = list(zip(columns, hierarchies, strict=True))
+        workers = min(len(pairs), os.cpu_count() or 1)
+        if len(frame) >= _THREADED_ROWS and workers > 1:  # Arrow's hashing releases the GIL
+            with ThreadPoolExecutor(workers) as pool:
+                cols = list(pool.map(lambda qh: encode_leaves(frame[qh[0]], qh[1]), pairs))
+        else:
+            cols = [encode_leaves(frame[q], h) for q, h in pairs]
+        unit_leaf = np.stack(cols, axis=1)
         ids, n = combine(list(unit_leaf.T), [h.size for h in hierarchies])
         first = first_positions(ids, n)
         counts = np.bincount(ids, minlength=n).astype(np.int64)

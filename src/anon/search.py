@@ -540,7 +540,7 @@ def _result(
     out = df.copy()
     for j, (q, h) in enumerate(zip(lat.qis, lat.hier, strict=True)):
         out[q] = _label_column(h, levels[j], lat.leaf[row_unit, j], out.index)
-    release = out[~row_supp]
+    release = out[~row_supp] if row_supp.any() else out
     k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
     util = lossmod.utility(lat.generalized(levels, nd, fail), k)
     return SearchResult(
