@@ -40,12 +40,14 @@ import pandas as pd
 from privhealth.anon import loss as lossmod
 from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
+from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
-_CACHE = 64
+_CACHE = 1024  # snapshots kept at most (more cached parents: smaller roll-ups)
+CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
 
 @dataclass(frozen=True)
@@ -102,17 +104,92 @@ class NodeOutcome:
 
 
 class _Node:
-    """Classes of one node: representative leaf codes, sizes, lazy histograms, bottom map."""
+    """Classes of one node: representative leaf codes, sizes, lazy histograms and bottom map."""
 
-    __slots__ = ("bottom_map", "hists", "parent_key", "parent_map", "rep", "sizes")
+    __slots__ = ("bottom_map", "hists", "levels", "parent_key", "parent_map", "rep", "sizes")
 
-    def __init__(self, rep, sizes, bottom_map, parent_key=None, parent_map=None, hists=None):
+    def __init__(self, levels, rep, sizes, bottom_map=None, parent_key=None, parent_map=None, hists=None):
+        self.levels = levels  # the node
         self.rep = rep  # leaf codes of one member per class (QIs x classes, rows contiguous)
         self.sizes = sizes  # units per class
-        self.bottom_map = bottom_map  # class of each bottom class (distinct leaf combination)
+        self.bottom_map = bottom_map  # class of each bottom class (distinct tuple); None until needed
         self.parent_key = parent_key  # levels of the node it was rolled up from (no reference kept)
         self.parent_map = parent_map  # class of each of the parent's classes
         self.hists: dict[str, Histograms] = hists or {}
+
+    def nbytes(self) -> int:
+        """Memory held by this snapshot's arrays."""
+        arrays = [self.rep, self.sizes]
+        arrays += [a for a in (self.bottom_map, self.parent_map) if a is not None]
+        for h in self.hists.values():
+            arrays += [h.cls, h.val, h.cnt]
+        return sum(a.nbytes for a in arrays)
+
+
+class _Cache:
+    """LRU snapshots of evaluated nodes within an entry cap and a byte budget; the bottom stays.
+
+    Keys are also kept in a numpy array so the most specific usable parent of a node (the
+    cached node below it with fewest classes) is found with one vectorised comparison.
+    """
+
+    def __init__(self, bottom: _Node, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.bottom_key = bottom.levels
+        self.nodes: OrderedDict[tuple[int, ...], _Node] = OrderedDict({bottom.levels: bottom})
+        self.slot: dict[tuple[int, ...], int] = {bottom.levels: 0}
+        self.keys = np.zeros((max_entries + 2, len(bottom.levels)), dtype=np.int64)
+        self.n_classes = np.full(max_entries + 2, np.iinfo(np.int64).max, dtype=np.int64)
+        self.n_classes[0] = len(bottom.sizes)
+        self.free = list(range(max_entries + 1, 0, -1))
+        self.held = bottom.nbytes()
+        self.used = 1  # high-water mark: slots at or above it were never used
+
+    def __contains__(self, key: tuple[int, ...]) -> bool:
+        return key in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def get(self, key: tuple[int, ...] | None) -> _Node | None:
+        return self.nodes.get(key) if key is not None else None
+
+    def touch(self, key: tuple[int, ...]) -> _Node:
+        self.nodes.move_to_end(key)
+        return self.nodes[key]
+
+    def parent_of(self, levels: np.ndarray) -> _Node:
+        """The cached node below ``levels`` with fewest classes (the bottom is always below)."""
+        used = self.used
+        below = np.all(self.keys[:used] <= levels, axis=1)
+        s = int(np.argmin(np.where(below, self.n_classes[:used], np.iinfo(np.int64).max)))
+        return self.nodes[tuple(int(x) for x in self.keys[s])]
+
+    def grew(self, nd: _Node, nbytes: int) -> None:
+        """Account for arrays added to a snapshot after it was stored."""
+        if self.nodes.get(nd.levels) is nd:
+            self.held += nbytes
+            self.evict()
+
+    def put(self, nd: _Node) -> None:
+        s = self.free.pop()
+        self.used = max(self.used, s + 1)
+        self.slot[nd.levels] = s
+        self.keys[s] = nd.levels
+        self.n_classes[s] = len(nd.sizes)
+        self.nodes[nd.levels] = nd
+        self.held += nd.nbytes()
+        self.evict()
+
+    def evict(self) -> None:
+        """Drop least recently used snapshots (never the bottom, nor the newest)."""
+        while len(self.nodes) > 2 and (len(self.nodes) > self.max_entries or self.held > self.max_bytes):
+            oldest = next(k for k in self.nodes if k != self.bottom_key)
+            self.held -= self.nodes.pop(oldest).nbytes()
+            s = self.slot.pop(oldest)
+            self.keys[s] = np.iinfo(np.int64).max  # never below any node
+            self.n_classes[s] = np.iinfo(np.int64).max
+            self.free.append(s)
 
 
 class Lattice:
@@ -130,8 +207,10 @@ class Lattice:
         suppression_limit: float,
         metric: str,
         max_levels: Mapping[str, int] | None = None,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.units = units
+        self.cache_bytes = cache_bytes
         self.qis = list(hierarchies)
         self.hier = [hierarchies[q] for q in self.qis]
         self.metric = lossmod.metric_name(metric)
@@ -159,21 +238,21 @@ class Lattice:
             )
         self.strides = np.cumprod(np.r_[1, self.heights[::-1][:-1]])[::-1].astype(np.int64)
 
-        frame = units.frame
-        self.leaf = np.stack([h.encode(frame[q]) for q, h in zip(self.qis, self.hier, strict=True)], axis=1)
-        ids, c0 = combine(list(self.leaf.T), [h.size for h in self.hier])
-        first = first_positions(ids, c0)
-        self.unit_bottom = ids
-        counts = np.bincount(ids, minlength=c0).astype(np.int64)
-        hists = {
-            a: Histograms.build(ids, c0, enc.codes, enc.m) for a, enc in units.sensitive.items()
-        }
-        self.bottom = _Node(np.ascontiguousarray(self.leaf[first].T), counts, np.arange(c0), hists=hists)
-        self.tables = [lossmod.LevelTables.build(h, self.leaf[:, j]) for j, h in enumerate(self.hier)]
+        self.freq = FrequencySet.build(units.frame, self.hier, self.qis, units.sensitive)
+        fs = self.freq
+        self.leaf = fs.unit_leaf
+        self.unit_bottom = fs.tuple_of_unit
+        c0 = fs.n_tuples
+        self.bottom_key = tuple([0] * len(self.qis))
+        self.bottom = _Node(
+            self.bottom_key, np.ascontiguousarray(fs.leaf.T), fs.counts, np.arange(c0), hists=dict(fs.hists)
+        )
+        self.tables = [
+            lossmod.LevelTables.build(h, fs.leaf[:, j], weights=fs.counts) for j, h in enumerate(self.hier)
+        ]
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
-        self.bottom_key = tuple([0] * len(self.qis))
-        self.cache: OrderedDict[tuple[int, ...], _Node] = OrderedDict({self.bottom_key: self.bottom})
+        self.cache = _Cache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
 
     # -------------------------------------------------------------- classes
@@ -184,40 +263,48 @@ class Lattice:
         were rolled up from, so a parent evicted and recomputed keeps its numbering.
         """
         if levels in self.cache:
-            self.cache.move_to_end(levels)
-            return self.cache[levels]
+            return self.cache.touch(levels)
         lv = np.asarray(levels)
-        keys = list(self.cache)
-        below = np.flatnonzero(np.all(np.asarray(keys) <= lv, axis=1))
-        parent_key = min((keys[b] for b in below), key=lambda k: len(self.cache[k].sizes))
-        parent = self.cache[parent_key]
+        parent = self.cache.parent_of(lv)
         codes = [self.level_codes[j][levels[j]][parent.rep[j]] for j in range(len(lv))]
         cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
         new, nc = combine(codes, cards)
         first = first_positions(new, nc)
         nd = _Node(
+            levels,
             parent.rep[:, first],
             np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
-            new[parent.bottom_map],
-            parent_key,
+            None if parent.bottom_map is None else new[parent.bottom_map],
+            parent.levels,
             new,
         )
-        self.cache[levels] = nd
-        if len(self.cache) > _CACHE:
-            oldest = next(k for k in self.cache if k != self.bottom_key)  # never evict the bottom
-            del self.cache[oldest]
+        self.cache.put(nd)
         return nd
+
+    def bottom_map(self, nd: _Node) -> np.ndarray:
+        """Class of every bottom class (distinct tuple) at ``nd``, rolled up from the bottom when needed.
+
+        Class ids are numbered by first bottom class, so grouping the bottom directly gives
+        the same ids as any roll-up.
+        """
+        if nd.bottom_map is None:
+            codes = [self.level_codes[j][nd.levels[j]][self.bottom.rep[j]] for j in range(len(self.qis))]
+            cards = [self.level_cards[j][nd.levels[j]] for j in range(len(self.qis))]
+            nd.bottom_map = combine(codes, cards)[0]
+            self.cache.grew(nd, nd.bottom_map.nbytes)
+        return nd.bottom_map
 
     def hist(self, nd: _Node, attr: str) -> Histograms:
         """Sensitive histograms of a node's classes, summed from its parent's (or the bottom's)."""
         h = nd.hists.get(attr)
         if h is None:
-            parent = self.cache.get(nd.parent_key) if nd.parent_key is not None else None
+            parent = self.cache.get(nd.parent_key)
             if parent is not None and attr in parent.hists:
                 h = parent.hists[attr].rollup(nd.parent_map, len(nd.sizes))
             else:
-                h = self.bottom.hists[attr].rollup(nd.bottom_map, len(nd.sizes))
+                h = self.bottom.hists[attr].rollup(self.bottom_map(nd), len(nd.sizes))
             nd.hists[attr] = h
+            self.cache.grew(nd, h.cls.nbytes + h.val.nbytes + h.cnt.nbytes)
         return h
 
     # -------------------------------------------------------------- checks
@@ -253,7 +340,8 @@ class Lattice:
 
     def generalized(self, levels: Sequence[int], nd: _Node, fail: np.ndarray) -> lossmod.GeneralizedUnits:
         return lossmod.units_at_levels(
-            self.tables, levels, self.bottom.rep, self.bottom.sizes, fail[nd.bottom_map], nd.bottom_map
+            self.tables, levels, self.bottom.rep, self.bottom.sizes, fail[self.bottom_map(nd)],
+            self.bottom_map(nd),
         )
 
     def evaluate(self, levels: Sequence[int]) -> NodeOutcome:
@@ -289,6 +377,7 @@ def optimal_generalization(
     suppression_limit: float = 0.0,
     metric: str = "arx_loss",
     max_levels: Mapping[str, int] | None = None,
+    cache_bytes: int = CACHE_BYTES,
 ) -> SearchResult:
     """Find the full-domain generalization of minimum loss that satisfies all ``criteria``.
 
@@ -296,6 +385,7 @@ def optimal_generalization(
     Criteria without an ``attribute`` apply to every attribute in ``sensitive``.
     ``suppression_limit`` is the fraction of units (entities, with ``entity``) that may be
     removed; t-closeness compares with the input's distribution (as ARX does).
+    ``cache_bytes`` bounds the memory of the snapshots that nodes are rolled up from.
     Raises PrivacyModelError naming the constraint that cannot be met.
     """
     t0 = time.perf_counter()
@@ -305,84 +395,107 @@ def optimal_generalization(
     bound = bind(criteria, sens)
     units = prepare_units(df, qis, sens, entity, bound)
     check_k(bound, units.n, "entities" if entity else "records")
-    lat = Lattice(units, hierarchies, bound, suppression_limit, metric, max_levels)
-
-    lv = lat.all_levels()
-    n_nodes = len(lv)
+    lat = Lattice(units, hierarchies, bound, suppression_limit, metric, max_levels, cache_bytes)
     top = tuple(int(x) for x in lat.top)
     _check_top(lat, top)
+    search = _Search(lat)
+    best_node, best = search.run()
+    if best_node is None:
+        raise PrivacyModelError(_infeasible_message(lat, top, "no node of the lattice satisfies"))
+    return _result(df, lat, best_node, best, search.n_nodes, time.perf_counter() - t0)
 
-    lb = lossmod.node_lower_bounds(lat.metric, lat.tables, lv)
-    known_lb = np.zeros(n_nodes) if lb is None else lb.copy()
-    order = np.lexsort((np.arange(n_nodes), lv.sum(axis=1), known_lb))
-    infeasible = np.zeros(n_nodes, dtype=bool)
-    mono_ok = np.zeros(n_nodes, dtype=bool)
-    evaluated = np.zeros(n_nodes, dtype=bool)
-    has_mono = any(lat.mono)
-    best = math.inf
-    best_node: tuple[int, ...] | None = None
-    prio = known_lb
 
-    def check(i: int) -> None:
-        nonlocal best, best_node
-        levels = tuple(int(x) for x in lv[i])
+class _Search:
+    """Best-first walk of the lattice with bound pruning, predictive tagging and Flash probes.
+
+    State per node (index = mixed radix of its levels): ``known_lb`` (lower bound on its
+    loss), ``infeasible`` (proved to exceed the limit on monotone criteria), ``mono_ok``
+    (proved to pass the monotone criteria), ``evaluated``; plus the best node so far.
+    """
+
+    def __init__(self, lat: Lattice) -> None:
+        self.lat = lat
+        self.lv = lat.all_levels()
+        self.n_nodes = len(self.lv)
+        lb = lossmod.node_lower_bounds(lat.metric, lat.tables, self.lv)
+        self.stop_on_bound = lb is not None  # bound known up front: visiting in bound order
+        self.known_lb = np.zeros(self.n_nodes) if lb is None else lb.copy()
+        self.order = np.lexsort((np.arange(self.n_nodes), self.lv.sum(axis=1), self.known_lb))
+        self.infeasible = np.zeros(self.n_nodes, dtype=bool)
+        self.mono_ok = np.zeros(self.n_nodes, dtype=bool)
+        self.evaluated = np.zeros(self.n_nodes, dtype=bool)
+        self.has_mono = any(lat.mono)
+        self.best = math.inf
+        self.best_node: tuple[int, ...] | None = None
+
+    def run(self) -> tuple[tuple[int, ...] | None, float]:
+        """Visit nodes in bound order until the bound reaches the best loss; (best node, loss)."""
+        for i in self.order:
+            if self.known_lb[i] >= self.best:
+                if self.stop_on_bound:
+                    break  # every remaining node is bounded by the best loss
+                continue
+            if self.infeasible[i] or self.evaluated[i]:
+                continue
+            if self.has_mono and not self.mono_ok[i]:
+                self.probe(int(i))
+                if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
+                    continue
+            self.check(int(i))
+        return self.best_node, self.best
+
+    def up_set(self, i: int) -> np.ndarray:
+        return np.all(self.lv >= self.lv[i], axis=1)
+
+    def check(self, i: int) -> None:
+        """Evaluate node i; tag its down-set infeasible or its up-set passing, update the best."""
+        lat = self.lat
+        levels = tuple(int(x) for x in self.lv[i])
         nd = lat.node(levels)
         lat.checked += 1
-        evaluated[i] = True
+        self.evaluated[i] = True
         fail, n_fail, mono_exceeded = lat.failing(nd, stop_above=lat.max_supp)
         if mono_exceeded:
-            infeasible[np.all(lv <= lv[i], axis=1)] = True
+            self.infeasible[np.all(self.lv <= self.lv[i], axis=1)] = True
             return
-        if has_mono:
-            mono_ok[np.all(lv >= lv[i], axis=1)] = True
+        up = None
+        if self.has_mono:
+            up = self.up_set(i)
+            self.mono_ok[up] = True
         if lat.metric == "discernibility":  # bound needing the classes, passed on to successors
             dm = float(np.sum(nd.sizes.astype(np.float64) ** 2))
-            up = np.all(lv >= lv[i], axis=1)
-            known_lb[up] = np.maximum(known_lb[up], dm)
+            up = self.up_set(i) if up is None else up
+            self.known_lb[up] = np.maximum(self.known_lb[up], dm)
         if n_fail > lat.max_supp:
             return
         value = lat.loss_of(levels, nd, fail)
-        if value < best or (value == best and best_node is not None and sum(levels) < sum(best_node)):
-            best, best_node = value, levels
+        if value < self.best or (
+            value == self.best and self.best_node is not None and sum(levels) < sum(self.best_node)
+        ):
+            self.best, self.best_node = value, levels
 
-    def probe(i: int) -> None:
+    def probe(self, i: int) -> None:
         """Binary search for the lowest node passing the monotone criteria on a path up from i."""
+        lat = self.lat
         path = [i]
         cur = i
         while True:
-            up = np.flatnonzero(lv[cur] < lat.top)
+            up = np.flatnonzero(self.lv[cur] < lat.top)
             if len(up) == 0:
                 break
             cand = cur + lat.strides[up]
-            cur = int(cand[np.lexsort((cand, prio[cand]))[0]])  # cheapest bound, then index
+            cur = int(cand[np.lexsort((cand, self.known_lb[cand]))[0]])  # cheapest bound, then index
             path.append(cur)
         lo, hi = 0, len(path) - 1
         while lo < hi:
             mid = (lo + hi) // 2
             p = path[mid]
-            if not (infeasible[p] or mono_ok[p] or evaluated[p]):
-                check(p)
-            if mono_ok[p]:
+            if not (self.infeasible[p] or self.mono_ok[p] or self.evaluated[p]):
+                self.check(p)
+            if self.mono_ok[p]:
                 hi = mid
             else:
                 lo = mid + 1
-
-    for i in order:
-        if known_lb[i] >= best:
-            if lb is not None:
-                break  # visiting in bound order: every remaining node is bounded by best
-            continue
-        if infeasible[i] or evaluated[i]:
-            continue
-        if has_mono and not mono_ok[i]:
-            probe(int(i))
-            if infeasible[i] or evaluated[i] or known_lb[i] >= best:
-                continue
-        check(int(i))
-
-    if best_node is None:
-        raise PrivacyModelError(_infeasible_message(lat, top, "no node of the lattice satisfies"))
-    return _result(df, lat, best_node, best, n_nodes, time.perf_counter() - t0)
 
 
 def _check_top(lat: Lattice, top: tuple[int, ...]) -> None:
@@ -419,15 +532,15 @@ def _result(
 ) -> SearchResult:
     nd = lat.node(levels)
     fail, n_fail, _ = lat.failing(nd)
-    unit_class = nd.bottom_map[lat.unit_bottom]
+    unit_class = lat.bottom_map(nd)[lat.unit_bottom]
     unit_supp = fail[unit_class]
     units = lat.units
     row_unit = units.row_unit if units.row_unit is not None else np.arange(units.n)
     row_supp = unit_supp[row_unit]
     out = df.copy()
     for j, (q, h) in enumerate(zip(lat.qis, lat.hier, strict=True)):
-        out[q] = h.labels[levels[j]][lat.leaf[row_unit, j]]
-    release = out[~row_supp]
+        out[q] = _label_column(h, levels[j], lat.leaf[row_unit, j], out.index)
+    release = out[~row_supp] if row_supp.any() else out
     k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
     util = lossmod.utility(lat.generalized(levels, nd, fail), k)
     return SearchResult(
@@ -447,3 +560,21 @@ def _result(
         criteria=tuple(c.label() for c in lat.criteria),
         suppression_limit=lat.limit,
     )
+
+
+def _label_column(h: Hierarchy, level: int, leaf: np.ndarray, index: pd.Index) -> pd.Series:
+    """Labels of ``leaf`` codes at ``level``, built from one label per group (no per-row strings).
+
+    Same values and dtype as assigning ``h.labels[level][leaf]``: the group labels in the
+    dtype pandas infers for them (Arrow strings), gathered by group code.
+    """
+    labels = h.labels[level]
+    codes = h.codes(level)
+    first = first_positions(codes, h.n_groups(level))
+    if (
+        len(first) != h.n_groups(level)
+        or len(set(labels[first].tolist())) != len(first)
+        or not np.array_equal(labels[first][codes], labels)
+    ):
+        return pd.Series(labels[leaf], index=index)
+    return pd.Series(pd.Series(labels[first]).array.take(codes[leaf]), index=index)
