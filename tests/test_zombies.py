@@ -86,7 +86,7 @@ def test_a_run_killed_with_sigkill_is_reaped_on_the_next_start(tmp_path):
 
 def test_a_killed_parallel_job_fails_that_job_not_the_sweep(tmp_path):
     write_key(tmp_path)
-    proc = start(tmp_path, ["-m", "anon.k=2,3,4", "hydra/launcher=local_parallel"])
+    proc = start(tmp_path, ["-m", "seed=2,3,4", "hydra/launcher=local_parallel"])
     rid, tags = wait_for(running_job, proc, tmp_path)[0]
     os.kill(int(tags["privhealth.pid"]), signal.SIGKILL)  # e.g. the kernel's OOM killer
     assert proc.wait(600) == 0, (tmp_path / "cli.log").read_text()[-3000:]
