@@ -46,6 +46,7 @@ from privhealth.experiments.cache import (
     dataset_fingerprint,
 )
 from privhealth.experiments.ceiling import ceiling_metrics
+from privhealth.experiments.mlflow_native import log_clinical_model, log_datasets
 from privhealth.experiments.progress import StageTimer, bar
 from privhealth.experiments.protocol import (
     DELTA_PREFIX,
@@ -328,6 +329,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     if only:
         job_tags_["privhealth.model"] = only
 
+    system_metrics(cfg)
     with start_run(uri, exp_id, run_name=job_name, tags=job_tags_, parent_run_id=(sweep or {}).get("parent_run_id")) as job:
         log_params_batched(safe_params(full_cfg))
         with timer("load", "data"):
@@ -362,6 +364,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit,
                                 risk=risk, risk_hit=risk_hit)
         with timer("log", "release"):
+            log_datasets(cfg, dataset, data_key, release, release_key)
             artifacts.log_release_artifacts(result, full_cfg)
             artifacts.export_release(result, cfg, job.info.run_id, (sweep or {}).get("trial"))  # release/ (export.py)
         result.run_ids.append(job.info.run_id)
@@ -376,6 +379,7 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
                 outcome.run_id = job.info.run_id
                 with timer("log", f"model {name}"):
                     log_model_run(outcome, metrics, timer.seconds, timing)
+                    log_native_model(cfg, outcome, release)
                 continue
             child_tags = {**tags, "privhealth.kind": "run", "privhealth.model": name,
                           "privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16],
@@ -385,11 +389,28 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
                 result.run_ids.append(child.info.run_id)
                 with timer("log", f"model {name}"):
                     log_params_batched(safe_params(run_cfg))
+                    log_datasets(cfg, dataset, data_key, release, release_key)
                     artifacts.log_release_artifacts(result, run_cfg)
                     log_model_run(outcome, metrics, timer.seconds, timing)
+                    log_native_model(cfg, outcome, release)
         result.metrics["cache/raw_result_hits"] = float(raw_results.hits)
         mlflow.log_metrics({f"time/{k}_s": v for k, v in timer.seconds.items()})
     return result
+
+
+def system_metrics(cfg: DictConfig) -> None:
+    """MLflow's system metrics (``system/*``: CPU, memory, disk, GPU) for the runs started next, or not."""
+    if cfg.tracking.get("system_metrics", True):
+        mlflow.set_system_metrics_sampling_interval(float(cfg.tracking.get("system_metrics_interval", 5)))
+        mlflow.enable_system_metrics_logging()
+    else:
+        mlflow.disable_system_metrics_logging()
+
+
+def log_native_model(cfg: DictConfig, outcome: ModelOutcome, release: Release) -> None:
+    """The model trained on the release as the run's MLflow model (``tracking.log_models``)."""
+    if cfg.tracking.get("log_models", True):
+        log_clinical_model(outcome.anon, released=bool(release.steps))
 
 
 def finite(metrics: Mapping[str, float | None]) -> dict[str, float]:
