@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.types import ColSpec, DataType, Schema
 
@@ -150,17 +152,31 @@ def dataset_input(frame: pd.DataFrame, entity: str | None, name: str, digest: st
                           schema=column_schema(frame))
 
 
+def log_input_retrying(dataset: CountedDataset, context: str, tries: int = 4) -> None:
+    """``mlflow.log_input``, retried: parallel jobs logging the same dataset race on the store's unique
+    (experiment, name, digest) row; the loser finds the winner's row on the next try."""
+    for attempt in range(tries):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as exc:
+            if attempt == tries - 1:
+                log.warning("dataset %s not recorded as a run input: %s", dataset.name, str(exc).splitlines()[0])
+                return
+            time.sleep(0.2 * (attempt + 1))
+
+
 def log_datasets(cfg: Any, dataset: Dataset, data_key: str, release: Release, release_key: str) -> None:
     """The raw cohort (context ``source``) and the release (context ``training``) as run inputs."""
     data_cfg = cfg.get("data") or {}
     source = {"config": str(data_cfg.get("_target_", "")), "dataset": dataset.name}
     if data_cfg.get("path"):
         source["path"] = str(data_cfg.get("path"))
-    mlflow.log_input(dataset_input(dataset.frame, dataset.schema.entity, f"{dataset.name}-raw", data_key, source),
-                     context="source")
+    log_input_retrying(dataset_input(dataset.frame, dataset.schema.entity, f"{dataset.name}-raw", data_key, source),
+                       "source")
     anon_name = str(release.method)
-    mlflow.log_input(
+    log_input_retrying(
         dataset_input(release.frame, release.schema.entity, f"{dataset.name}-{anon_name}", release_key,
                       {**source, "anonymization": anon_name, "raw_digest": data_key[:16]}),
-        context="training",
+        "training",
     )
