@@ -26,6 +26,7 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, Schema
 
 from privhealth.data.schema import Dataset
@@ -45,7 +46,7 @@ _REQUIREMENTS = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost", "torch"
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
 
-class ClinicalPyfunc(mlflow.pyfunc.PythonModel):
+class ClinicalPyfunc(PythonModel):
     """A fitted ``ClinicalModel`` behind MLflow's pyfunc interface: probability of the positive class.
 
     Tabular models take a DataFrame with the training feature columns; sequence models a dict
