@@ -78,6 +78,9 @@ def test_the_runs_wrote_the_expected_places(written):
     exported = [p for p in files if p.parent.name == "release" and p.name.startswith("release.")]
     for where in ("outputs", "multirun", "mlartifacts"):
         assert {"release.csv", "release.parquet", "release.json"} <= {p.name for p in exported if where in p.parts}, where
+    # the MLflow models (tracking.log_models): the pickled model and its input example are scanned too
+    models = {p.name for p in files if "models" in p.parts and "mlartifacts" in p.parts}
+    assert {"MLmodel", "python_model.pkl", "input_example.json", "serving_input_example.json"} <= models
 
 
 def test_no_raw_identifier_and_no_key_in_any_written_file(written):

@@ -162,7 +162,7 @@ def test_sweep_through_the_submitit_local_launcher(tmp_path):
     except ImportError:
         missing("hydra-submitit-launcher is not installed: pip install -e '.[cluster]'")
     cli(tmp_path, "privhealth.experiments.run",
-        ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15", "anon.k=2,5", *TINY])
+        ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15", "anon=optimal", "anon.k=2,5", *TINY])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("privhealth")
     every = client.search_runs([exp.experiment_id])

@@ -75,7 +75,7 @@ def server(tmp_path_factory):
 def test_a_password_on_the_command_line_is_refused_before_hydra_writes(tmp_path, server):
     write_key(tmp_path)
     for args in (["tracking=server", f"tracking.uri={server}"],
-                 ["-m", "tracking=server", f"tracking.uri={server}", "anon.k=2,3"]):
+                 ["-m", "tracking=server", f"tracking.uri={server}", "seed=2,3"]):
         proc = cli(tmp_path, args)
         assert proc.returncode == 2
         assert "tracking.uri" in proc.stderr and "oc.env" in proc.stderr
@@ -89,7 +89,7 @@ def test_a_password_in_the_tracking_uri_reaches_no_hydra_output(tmp_path, server
     env = {"MLFLOW_TRACKING_URI": server}
     single = cli(tmp_path, ["tracking=server"], env)
     assert single.returncode == 0, single.stderr[-3000:]
-    sweep = cli(tmp_path, ["-m", "tracking=server", "anon.k=2,3"], env)
+    sweep = cli(tmp_path, ["-m", "tracking=server", "seed=2,3"], env)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert list((tmp_path / "outputs").rglob(".hydra/config.yaml"))
     assert list((tmp_path / "multirun").rglob("multirun.yaml"))

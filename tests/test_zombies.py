@@ -95,7 +95,7 @@ def test_a_killed_parallel_job_fails_that_job_not_the_sweep(tmp_path, launcher):
     (hydra_plugins/privhealth_launcher) runs each job in a worker of its own, so the killed process is
     the launcher's worker itself; under joblib it is the job's fork inside a loky worker."""
     write_key(tmp_path)
-    proc = start(tmp_path, ["-m", "anon.k=2,3,4", f"hydra/launcher={launcher}", "hydra.launcher.n_jobs=2"])
+    proc = start(tmp_path, ["-m", "seed=2,3,4", f"hydra/launcher={launcher}", "hydra.launcher.n_jobs=2"])
     rid, tags = wait_for(running_job, proc, tmp_path)[0]
     victim = int(tags["privhealth.pid"])
     if launcher == "local_parallel":
@@ -120,7 +120,7 @@ def test_a_killed_parallel_job_fails_that_job_not_the_sweep(tmp_path, launcher):
 def test_sigterm_to_a_parallel_sweep_ends_every_run_killed(tmp_path):
     """The launcher stops its running workers (SIGTERM: their runs end KILLED), the sweep's run ends KILLED."""
     write_key(tmp_path)
-    proc = start(tmp_path, ["-m", "anon.k=2,3,4", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"])
+    proc = start(tmp_path, ["-m", "seed=2,3,4", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"])
     workers = [int(t["privhealth.pid"]) for _, t in wait_for(running_job, proc, tmp_path)]
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(180) != 0
@@ -136,7 +136,7 @@ def test_an_invalid_sweep_option_fails_before_any_run(tmp_path):
     write_key(tmp_path)
     for bad, message in ((["model=logreg,nosuch"], "Could not find 'model/nosuch'"),
                          (["anon.k=5,0", "model=logreg"], "anon.k must be an integer ≥ 1, got 0"),
-                         (["anon.k=2,3", "model=logreg", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=0"],
+                         (["seed=2,3", "model=logreg", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=0"],
                           "hydra.launcher.n_jobs must be an integer ≥ 1 or -1 (all cores), got 0")):
         proc = start(tmp_path, ["-m", *bad], base=SMALL[:-1])
         assert proc.wait(300) == 2

@@ -139,6 +139,7 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
 
 def preflight(config: DictConfig) -> None:
     """Compose and validate every job of the sweep before its parent run exists (ConfigError on the first bad one)."""
+    from privhealth.experiments.anon_settings import refuse_ignored
     from privhealth.experiments.guard import credential_keys, refuse_credentials
     from privhealth.experiments.launcher import check_launcher
     from privhealth.experiments.pipeline import validate_job
@@ -157,6 +158,7 @@ def preflight(config: DictConfig) -> None:
         try:
             refuse_credentials(credential_keys(cfg), "in the config")
             validate_job(cfg)
+            refuse_ignored(cfg, job)  # a job's anon.k with anon=paper_rules does nothing: refused
         except PrivHealthError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         except Exception as exc:  # instantiation of a bad value deep in a library

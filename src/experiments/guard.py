@@ -26,6 +26,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from privhealth.errors import ConfigError, PrivHealthError
+from privhealth.experiments.anon_settings import refuse_ignored
 from privhealth.experiments.tracking import flatten, is_secret_key, redact_uri_password
 
 log = logging.getLogger("privhealth")
@@ -117,6 +118,7 @@ def precheck(argv: Sequence[str], conf_dir: str, config_name: str, validate: Cal
                 if err is None:
                     return  # not a settings problem: the run itself reports it
                 raise err from None
+            refuse_ignored(cfg, args.overrides or [])  # anon.k with anon=paper_rules: exit 2, naming anon.k
     except PrivHealthError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(2)

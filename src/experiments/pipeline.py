@@ -15,9 +15,7 @@ import functools
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
 from privhealth.experiments import artifacts
+from privhealth.experiments.anon_settings import effective_settings
 from privhealth.experiments.cache import (
     ANON_CODE,
     RISK_CODE,
@@ -47,6 +46,8 @@ from privhealth.experiments.cache import (
     dataset_fingerprint,
 )
 from privhealth.experiments.ceiling import ceiling_metrics
+from privhealth.experiments.mlflow_native import log_clinical_model, log_datasets
+from privhealth.experiments.progress import StageTimer, bar
 from privhealth.experiments.protocol import (
     DELTA_PREFIX,
     PREFIX,
@@ -132,21 +133,6 @@ class PipelineResult:
     run_ids: list[str] = field(default_factory=list)
 
 
-class StageTimer:
-    """Wall time per pipeline stage, logged as ``time/<stage>_s``."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
-
-
 # ---------------------------------------------------------------------- stages
 def load_dataset(cfg: DictConfig) -> Dataset:
     """Instantiate the configured data source; it must yield a Dataset with entity and target."""
@@ -195,7 +181,7 @@ def anonymize(
     cfg: DictConfig, dataset: Dataset, cache: ReleaseCache, anonymizer: Any
 ) -> tuple[Release, bool, str]:
     """The release for this job: from the cache, or computed and cached."""
-    anon_cfg = OmegaConf.to_container(cfg.anon, resolve=True)
+    anon_cfg = effective_settings(OmegaConf.to_container(cfg.anon, resolve=True))  # no-op settings: same key
     key = config_fingerprint(
         CACHE_VERSION, dataset_fingerprint(dataset), anon_cfg, int(cfg.seed), key_fingerprint(cfg),
         code_fingerprint(ANON_CODE),
@@ -348,16 +334,17 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     if only:
         job_tags_["privhealth.model"] = only
 
+    system_metrics(cfg)
     with start_run(uri, exp_id, run_name=job_name, tags=job_tags_, parent_run_id=(sweep or {}).get("parent_run_id")) as job:
         log_params_batched(safe_params(full_cfg))
-        with timer("load"):
+        with timer("load", "data"):
             dataset = load_dataset(cfg)
         data_key = dataset_fingerprint(dataset)
         mlflow.set_tags({"privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16]})
         with timer("split"):
             plan = make_plan(cfg, dataset)
             dataset = plan.dataset  # with the fresh test cohort appended, when asked
-        with timer("anonymize"):
+        with timer("anonymize", anon_name):
             release, hit, release_key = anonymize(cfg, dataset, releases, anonymizer)
         mlflow.set_tag("privhealth.release_fingerprint", release_key[:16])
         fold_release = None
@@ -381,19 +368,23 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
         mlflow.log_metrics(finite(metrics))
         result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit,
                                 risk=risk, risk_hit=risk_hit)
-        artifacts.log_release_artifacts(result, full_cfg)
-        artifacts.export_release(result, cfg, job.info.run_id, (sweep or {}).get("trial"))  # release/ (export.py)
+        with timer("log", "release"):
+            log_datasets(cfg, dataset, data_key, release, release_key)
+            artifacts.log_release_artifacts(result, full_cfg)
+            artifacts.export_release(result, cfg, job.info.run_id, (sweep or {}).get("trial"))  # release/ (export.py)
         result.run_ids.append(job.info.run_id)
 
         timing = cfg.evaluation.get("inference_timing")  # Fig. 8 (artifacts.log_inference_timing)
-        for name, mcfg in models.items():
-            with timer(f"train_{name}"):
+        for name, mcfg in bar(models.items(), "training", len(models)):
+            with timer(f"train_{name}", f"model {name}"):
                 outcome = train_one(cfg, name, mcfg, plan, release, raw_results, data_key, fold_release)
             result.models.append(outcome)
             run_cfg = {**full_cfg, "model": {name: full_cfg["model"][name]}}
             if single:
                 outcome.run_id = job.info.run_id
-                log_model_run(outcome, metrics, timer.seconds, timing)
+                with timer("log", f"model {name}"):
+                    log_model_run(outcome, metrics, timer.seconds, timing)
+                    log_native_model(cfg, outcome, release)
                 continue
             child_tags = {**tags, "privhealth.kind": "run", "privhealth.model": name,
                           "privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16],
@@ -401,12 +392,30 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
             with start_run(uri, exp_id, run_name=f"{anon_name}-{name}", tags=child_tags, parent_run_id=job.info.run_id) as child:
                 outcome.run_id = child.info.run_id
                 result.run_ids.append(child.info.run_id)
-                log_params_batched(safe_params(run_cfg))
-                artifacts.log_release_artifacts(result, run_cfg)
-                log_model_run(outcome, metrics, timer.seconds, timing)
+                with timer("log", f"model {name}"):
+                    log_params_batched(safe_params(run_cfg))
+                    log_datasets(cfg, dataset, data_key, release, release_key)
+                    artifacts.log_release_artifacts(result, run_cfg)
+                    log_model_run(outcome, metrics, timer.seconds, timing)
+                    log_native_model(cfg, outcome, release)
         result.metrics["cache/raw_result_hits"] = float(raw_results.hits)
         mlflow.log_metrics({f"time/{k}_s": v for k, v in timer.seconds.items()})
     return result
+
+
+def system_metrics(cfg: DictConfig) -> None:
+    """MLflow's system metrics (``system/*``: CPU, memory, disk, GPU) for the runs started next, or not."""
+    if cfg.tracking.get("system_metrics", True):
+        mlflow.set_system_metrics_sampling_interval(float(cfg.tracking.get("system_metrics_interval", 5)))
+        mlflow.enable_system_metrics_logging()
+    else:
+        mlflow.disable_system_metrics_logging()
+
+
+def log_native_model(cfg: DictConfig, outcome: ModelOutcome, release: Release) -> None:
+    """The model trained on the release as the run's MLflow model (``tracking.log_models``)."""
+    if cfg.tracking.get("log_models", True):
+        log_clinical_model(outcome.anon, released=bool(release.steps))
 
 
 def finite(metrics: Mapping[str, float | None]) -> dict[str, float]:
