@@ -135,7 +135,7 @@ def test_sigterm_to_a_parallel_sweep_ends_every_run_killed(tmp_path):
 def test_an_invalid_sweep_option_fails_before_any_run(tmp_path):
     write_key(tmp_path)
     for bad, message in ((["model=logreg,nosuch"], "Could not find 'model/nosuch'"),
-                         (["anon.k=5,0", "model=logreg"], "anon.k must be an integer ≥ 1, got 0"),
+                         (["anon=optimal", "anon.k=5,0", "model=logreg"], "anon.k must be an integer ≥ 1, got 0"),
                          (["seed=2,3", "model=logreg", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=0"],
                           "hydra.launcher.n_jobs must be an integer ≥ 1 or -1 (all cores), got 0")):
         proc = start(tmp_path, ["-m", *bad], base=SMALL[:-1])
