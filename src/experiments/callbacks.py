@@ -91,6 +91,8 @@ class MlflowSweepCallback(Callback):
         client = MlflowClient(tracking_uri=uri)
         # the sweep's command line (what multirun.yaml holds): HydraConfig is not set yet here
         overrides = [str(o) for o in (OmegaConf.select(config, "hydra.overrides.task") or [])]
+        overrides += [str(o) for o in (OmegaConf.select(config, "hydra.overrides.hydra") or [])
+                      if not str(o).startswith("hydra.mode=")]  # e.g. hydra/launcher=joblib
         experiment = experiment_choice(config)
         tags = {
             "privhealth.sweep_id": sweep_id,
