@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 REPORT_ARGS ?=
 
-.PHONY: install run test ui lint bench paper clean
+.PHONY: install run test test-ui ui notebook lint bench paper clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,9 +49,21 @@ paper: install $(KEY)
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/report.py $(BENCH_ARGS)
 
-## ui: the MLflow UI on the local tracking store (http://127.0.0.1:5000)
+## ui: the MLflow UI on the local tracking store; prints the link that opens the runs table
+## (machine-learning view, privacy and F1 columns, best test/f1 first)
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
+	$(BIN)/python -m privhealth.experiments.runs_view sqlite:///$(CURDIR)/mlflow.db
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+## notebook: Jupyter on notebooks/ (installs the `notebook` extra: JupyterLab)
+notebook: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,notebook]'
+	$(BIN)/jupyter lab notebooks/
+
+## test-ui: the real-browser test of the MLflow link (headless Chromium from the OS packages)
+test-ui: install
+	bash .ci/install-chromium
+	$(BIN)/python -m pytest tests/test_ui_browser.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

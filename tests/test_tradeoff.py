@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -151,6 +152,9 @@ def test_ten_trial_study_yields_front_and_lambda_table(study10):
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
     kids = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")
     assert sorted(int(r.data.tags["privhealth.trial"]) for r in kids) == list(range(10))
+    # run names show each trial's sampled settings: distinct parameters, distinct names
+    done_kids = [r for r in kids if r.data.tags["privhealth.trial"] in {str(t.number) for t in done}]
+    assert len({r.info.run_name for r in done_kids}) == len({json.dumps(t.params, sort_keys=True) for t in done})
 
 
 def test_interrupted_study_resumes(tmp_path):

@@ -77,6 +77,7 @@ class MlflowSweepCallback(Callback):
         self.run_name = run_name
         self._client: MlflowClient | None = None
         self._run_id: str | None = None
+        self._sweep_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -88,13 +89,18 @@ class MlflowSweepCallback(Callback):
         exp_id = ensure_experiment(uri, str(config.tracking.experiment), config.tracking.get("artifact_root"))
         sweep_id = uuid.uuid4().hex[:12]
         client = MlflowClient(tracking_uri=uri)
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        # the sweep's command line (what multirun.yaml holds): HydraConfig is not set yet here
+        overrides = [str(o) for o in (OmegaConf.select(config, "hydra.overrides.task") or [])]
+        overrides += [str(o) for o in (OmegaConf.select(config, "hydra.overrides.hydra") or [])
+                      if not str(o).startswith("hydra.mode=")]  # e.g. hydra/launcher=joblib
         experiment = experiment_choice(config)
         tags = {
             "privhealth.sweep_id": sweep_id,
             "privhealth.kind": "sweep",
             "privhealth.git_commit": git_commit(),
             "privhealth.overrides": " ".join(overrides)[:7000],
+            "mlflow.note.content": f"Sweep over {' '.join(overrides) or 'the default config'}; "
+                                   "sweep_summary.md compares its jobs.",
         }
         if experiment:
             tags["privhealth.experiment"] = experiment
@@ -103,12 +109,13 @@ class MlflowSweepCallback(Callback):
         )
         install_signal_handlers()
         track_open_run(uri, run.info.run_id)  # ended KILLED if the sweep dies before its end
-        self._client, self._run_id = client, run.info.run_id
+        self._client, self._run_id, self._sweep_id = client, run.info.run_id, sweep_id
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
             sweep_dir / SWEEP_FILE,
             json.dumps({"parent_run_id": run.info.run_id, "sweep_id": sweep_id, "experiment_id": exp_id,
+                        "swept": swept_keys(config),
                         **({"experiment": experiment} if experiment else {})}),
         )
 
@@ -127,6 +134,44 @@ class MlflowSweepCallback(Callback):
         self._client.log_metric(self._run_id, "sweep/failed_runs", len(failed_jobs))
         self._client.set_terminated(self._run_id, status="FINISHED")
         close_run(self._run_id)
+        report_sweep(config, self._client, self._run_id, self._sweep_id)
+
+
+def report_sweep(config: DictConfig, client: MlflowClient, run_id: str, sweep_id: str | None) -> None:
+    """Print (and log on the parent run) the table of the sweep's jobs, then the link to the runs."""
+    from rich.console import Console
+
+    from privhealth.experiments.runs_view import link_from_cfg
+    from privhealth.experiments.sweep_summary import rich_table, summarize_sweep
+
+    sort_by = str(OmegaConf.select(config, "sweep_summary.sort_by", default="test/f1"))
+    ascending = bool(OmegaConf.select(config, "sweep_summary.ascending", default=False))
+    console = Console(width=max(200, Console().width))
+    try:
+        df = summarize_sweep(client, run_id, sweep_id or "", sort_by, ascending)
+        if not df.empty:
+            console.print(rich_table(df, sort_by))
+    except Exception as exc:  # a summary must not turn a finished sweep into a failure
+        log.warning("sweep summary not written: %s: %s", type(exc).__name__, exc)
+    link = link_from_cfg(config)
+    if link:
+        console.print(f"Open the runs in MLflow (`make ui` first):  {link}", soft_wrap=True)
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The config keys whose value differs between the sweep's jobs (``anon.k`` of ``anon.k=2,5``)."""
+    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
+        return []
+    values: dict[str, set[str]] = {}
+    try:
+        jobs = sweep_jobs(config)
+    except HydraException:
+        return []
+    for job in jobs:
+        for ov in job:
+            key, _, value = ov.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return [k for k, v in values.items() if len(v) > 1]
 
 
 def sweep_jobs(config: DictConfig) -> list[list[str]]:

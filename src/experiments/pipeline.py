@@ -31,7 +31,7 @@ from privhealth.anon.release import NoAnonymization, Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
-from privhealth.experiments import artifacts
+from privhealth.experiments import artifacts, naming
 from privhealth.experiments.anon_settings import effective_settings
 from privhealth.experiments.cache import (
     ANON_CODE,
@@ -329,8 +329,10 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
     anon_name = str(cfg.anon.get("name") or str(cfg.anon.get("_target_", "anon")).rsplit(".", 1)[-1])
     tags = job_tags(cfg, anon_name, sweep)
     only = next(iter(models)) if single else None
-    job_name = cfg.get("run_name") or (f"{anon_name}-{only}" if single else anon_name)
-    job_tags_ = {**tags, "privhealth.kind": "run" if single else "invocation"}
+    swept = list((sweep or {}).get("swept") or [])
+    job_name = cfg.get("run_name") or naming.run_name(cfg, anon_name, only, swept)
+    job_tags_ = {**tags, "privhealth.kind": "run" if single else "invocation",
+                 naming.NOTE_TAG: naming.describe(cfg, anon_name, list(models))}
     if only:
         job_tags_["privhealth.model"] = only
 
@@ -389,7 +391,9 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
             child_tags = {**tags, "privhealth.kind": "run", "privhealth.model": name,
                           "privhealth.dataset": dataset.name, "privhealth.dataset_fingerprint": data_key[:16],
                           "privhealth.release_fingerprint": release_key[:16]}
-            with start_run(uri, exp_id, run_name=f"{anon_name}-{name}", tags=child_tags, parent_run_id=job.info.run_id) as child:
+            child_tags[naming.NOTE_TAG] = naming.describe(cfg, anon_name, [name])
+            child_name = naming.run_name(cfg, anon_name, name, swept)
+            with start_run(uri, exp_id, run_name=child_name, tags=child_tags, parent_run_id=job.info.run_id) as child:
                 outcome.run_id = child.info.run_id
                 result.run_ids.append(child.info.run_id)
                 with timer("log", f"model {name}"):

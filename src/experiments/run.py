@@ -21,6 +21,7 @@ from privhealth.experiments.launcher import JOB_PROCESS_ENV, register_launcher
 from privhealth.experiments.liveness import install_signal_handlers, interrupt_taken
 from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline, validate_job
 from privhealth.experiments.protocol import DELTA_PREFIX
+from privhealth.experiments.runs_view import link_from_cfg
 from privhealth.experiments.tracking import ensure_experiment, redact_uri_password
 
 log = logging.getLogger("privhealth")
@@ -31,8 +32,6 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 RISK_SUMMARY = (
     ("risk/pii_leakage", "PII leakage (Eq. 15)"),
     ("risk/linkage_reid_rate", "linkage re-id"),
-    ("risk/prosecutor_max", "prosecutor max"),
-    ("risk/prosecutor_avg", "prosecutor avg"),
     ("risk/records_at_risk", "at risk"),
     ("risk/inference_rate", "inference"),
     ("risk/safe_harbor_pass", "Safe Harbor pass"),
@@ -90,6 +89,17 @@ def _delta(d: dict[str, float], key: str) -> tuple[str, str]:
     return f"{d[key]:+.3f} [{d[key + '_ci_lo']:+.3f}, {d[key + '_ci_hi']:+.3f}]", f"{d[key + '_p']:.2g}"
 
 
+def prosecutor_line(m: dict[str, float]) -> str | None:
+    """Prosecutor re-identification risk on the declared quasi-identifiers beside the figure that
+    also counts identifier fragments left in the release (masked SSN/phone ends), each labelled."""
+    parts = []
+    for suffix, label in (("_declared", "declared QIs only"), ("", "QIs + identifier fragments")):
+        mx, avg = m.get(f"risk/prosecutor_max{suffix}"), m.get(f"risk/prosecutor_avg{suffix}")
+        if mx is not None and avg is not None:
+            parts.append(f"{label}: max={mx:.3f} avg={avg:.3f}")
+    return ("prosecutor risk  " + "  |  ".join(parts)) if parts else None
+
+
 def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
     console = Console(width=max(150, Console().width))
     console.print(summary_table(result))
@@ -98,6 +108,9 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
     if shown:
         console.print("risk: " + "  ".join(f"{label}={v:.3f}" for label, v in shown)
                       + "   (docs/risk.md explains each figure)")
+    prosecutor = prosecutor_line(m)
+    if prosecutor:
+        console.print(prosecutor)
     if "task/bayes_auroc" in m:  # simulated data: the exact oracle ceiling (docs/data.md)
         console.print(f"Bayes ceiling (oracle, not reachable from noisy values): AUROC={m['task/bayes_auroc']:.3f}  "
                       f"F1={m['task/bayes_f1']:.3f}  accuracy={m['task/bayes_accuracy']:.3f}")
@@ -105,7 +118,10 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
     uri = redact_uri_password(str(cfg.tracking.uri))
     if uri.startswith("sqlite:///"):
         uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
-    console.print(f"Open the MLflow UI:  make ui   (or: mlflow ui --backend-store-uri {uri})")
+    console.print(f"Start the MLflow UI:  make ui   (or: mlflow ui --backend-store-uri {uri})")
+    link = link_from_cfg(cfg)
+    if link:
+        console.print(f"Open the runs (privacy and F1 columns, best test/f1 first):  {link}", soft_wrap=True)
 
 
 def main() -> None:

@@ -405,7 +405,7 @@ def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
         trial.set_user_attr("overrides", overrides)
         tcfg = compose_trial(base_overrides, overrides)
         sweep = {"parent_run_id": parent, "trial": trial.number, "study": str(cfg.study.name),
-                 "sweep_id": str(cfg.study.name)}
+                 "sweep_id": str(cfg.study.name), "swept": list(space)}  # run names show the sampled values
         result = run_pipeline(tcfg, sweep=sweep)
         s = score(result, cfg.objective)
         trial.set_user_attr("R", s.risk)
