@@ -19,9 +19,11 @@ import pandas as pd
 import pytest
 
 from privhealth.experiments.tradeoff import (
+    attribute_risk,
     combine_risk,
     lambda_table,
     pareto_front,
+    risk_score,
     utility_score,
 )
 
@@ -94,3 +96,14 @@ def test_utility_and_combined_risk_exact_values():
     assert combine_risk(0.2, 0.5, "union") == pytest.approx(0.6)
     assert combine_risk(0.2, 0.5, "max") == 0.5
     assert combine_risk(0.5, 0.2, "max") == 0.5
+
+
+def test_risk_terms_are_clipped_to_the_unit_interval():
+    """R's terms are fractions: a metric outside [0, 1] (a rate over a wrong denominator) is
+    clipped, never passed on; the attribute term is the gain over the prior, at least 0."""
+    assert risk_score({"a": 1.5, "b": 0.2}, ["a", "b"]) == 1.0
+    assert risk_score({"a": -0.5}, ["a"]) == 0.0
+    assert risk_score({"a": 0.3, "b": 0.7}, ["a", "b"]) == 0.7
+    assert attribute_risk({"r": 1.8, "b": 0.2}, "r", "b") == 1.0
+    assert attribute_risk({"r": 0.5, "b": 0.2}, "r", "b") == pytest.approx(0.3)
+    assert attribute_risk({"r": 0.1, "b": 0.2}, "r", "b") == 0.0
