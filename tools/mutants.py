@@ -283,6 +283,34 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
     return summary
 
 
+def summarize(modules: list[str]) -> int:
+    """Print the per-module table and survivors of the recorded runs."""
+    rows = []
+    for f in sorted(RESULTS.glob("*.json")):
+        d = json.loads(f.read_text())
+        if modules and d["module"] not in modules:
+            continue
+        equiv = _equivalents(d["module"])
+        for r in d["results"]:
+            key = f"{r['line']}:{r['col']}:{r['kind']}"
+            if r["status"] == "survived" and key in equiv:
+                r["status"], r["why"] = "equivalent", equiv[key]
+        n = {s: sum(r["status"] == s for r in d["results"]) for s in ("killed", "timeout", "survived", "equivalent")}
+        considered = n["killed"] + n["timeout"] + n["survived"]
+        score = (n["killed"] + n["timeout"]) / considered if considered else float("nan")
+        rows.append((d, n, score))
+    print("| module | mutants | run (seed) | killed (timeouts) | survived | equivalent | score |")
+    print("|---|---|---|---|---|---|---|")
+    for d, n, score in rows:
+        print(f"| {d['module']} | {d['mutants']} | {d['run']} ({d['seed']}) | {n['killed'] + n['timeout']} "
+              f"({n['timeout']}) | {n['survived']} | {n['equivalent']} | {100 * score:.1f} % |")
+    for d, _, _ in rows:
+        for r in d["results"]:
+            if r["status"] in ("survived", "equivalent"):
+                print(f"- {d['module']}:{r['line']}:{r['col']} {r['kind']}: {r['status']} {r.get('why', '')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*", help=f"default: all of {', '.join(TESTS)}")
@@ -293,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-timeout", type=float, default=20.0)
     ap.add_argument("--baseline-timeout", type=float, default=600.0)
     ap.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    ap.add_argument("--summary", action="store_true",
+                    help="the table of the last recorded runs (reports/mutation/*.json), equivalents re-read")
     args = ap.parse_args(argv)
+    if args.summary:
+        return summarize(args.modules)
     modules = args.modules or list(TESTS)
     unknown = [m for m in modules if not (REPO / m).is_file()]
     if unknown:
