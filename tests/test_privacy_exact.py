@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from privhealth.anon.criteria import DistinctL, EntropyL, KAnonymity, RecursiveCL, TCloseness
-from privhealth.anon.privacy import measure
+from privhealth.anon.privacy import measure, suppressed_mask
 from privhealth.errors import ConfigError
 
 TABLE = pd.DataFrame({
@@ -93,3 +93,24 @@ def test_missing_quasi_identifier_is_not_suppressed():
     t = TABLE.assign(zip=["A"] * 4 + [None] * 4)
     r = measure(t, ["zip"], ["dx"], distance="equal")
     assert r.n_suppressed == 0 and r.n_entities == 8
+
+
+def test_suppressed_mask_reads_missing_as_not_suppressed():
+    """A missing label (pandas NA in a string column) is a value of its own, not ``*``."""
+    frame = pd.DataFrame({"zip": pd.array(["*", pd.NA, "A", "*"], dtype="string"),
+                          "age": pd.array(["*", "*", "*", pd.NA], dtype="string")})
+    assert list(suppressed_mask(frame, ["zip", "age"])) == [True, False, False, False]
+    assert list(suppressed_mask(frame.assign(n=[1, 2, 3, 4]), ["zip", "n"])) == [False] * 4
+
+
+def test_rows_per_class_leave_suppressed_patients_out():
+    """Patients 1-4 in class A (1 and 2 with two rows each), 5-6 in B, 7 and 8 suppressed (three rows):
+    rows per class A 6, B 2; the suppressed rows belong to no class."""
+    t = pd.DataFrame({
+        "pid": [1, 1, 2, 2, 3, 4, 5, 6, 7, 7, 8],
+        "zip": ["A"] * 6 + ["B"] * 2 + ["*"] * 3,
+        "dx": ["flu", "flu", "copd", "copd", "flu", "copd", "flu", "copd", "flu", "flu", "copd"],
+    })
+    r = measure(t, ["zip"], ["dx"], entity="pid", distance="equal")
+    assert (r.k, r.n_entities, r.n_suppressed, r.n_rows) == (2, 6, 2, 11)
+    assert list(r.classes["size"]) == [4, 2] and list(r.classes["rows"]) == [6, 2]

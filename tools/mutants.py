@@ -235,7 +235,7 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
     source = path.read_text()
     functions = FUNCTIONS.get(module)
     mutants = enumerate_mutants(source, functions)
-    chosen = mutants
+    chosen = [m for m in mutants if m.key in args.only] if args.only else mutants
     if args.max and len(mutants) > args.max:
         chosen = sorted(random.Random(args.seed).sample(mutants, args.max), key=lambda m: m.index)
     tests = args.tests or TESTS.get(module)
@@ -278,6 +278,8 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
                "baseline_s": round(base, 1), "results": rows}
     print(f"\n   {module}: {counts['killed'] + counts['timeout']}/{considered} killed "
           f"({100 * score:.1f} %), {counts['equivalent']} equivalent, {errors} errors", flush=True)
+    if args.only:  # a check of a few survivors: not a recorded run
+        return summary
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / (module.replace("/", "_") + ".json")).write_text(json.dumps(summary, indent=1))
     return summary
@@ -320,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--factor", type=float, default=3.0, help="per-mutant limit = factor × baseline")
     ap.add_argument("--min-timeout", type=float, default=20.0)
     ap.add_argument("--baseline-timeout", type=float, default=600.0)
+    ap.add_argument("--only", nargs="+", metavar="LINE:COL:KIND", help="just these mutants (e.g. a survivor)")
     ap.add_argument("--list", action="store_true", help="print the mutants, run nothing")
     ap.add_argument("--summary", action="store_true",
                     help="the table of the last recorded runs (reports/mutation/*.json), equivalents re-read")
