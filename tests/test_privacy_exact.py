@@ -114,3 +114,12 @@ def test_rows_per_class_leave_suppressed_patients_out():
     r = measure(t, ["zip"], ["dx"], entity="pid", distance="equal")
     assert (r.k, r.n_entities, r.n_suppressed, r.n_rows) == (2, 6, 2, 11)
     assert list(r.classes["size"]) == [4, 2] and list(r.classes["rows"]) == [6, 2]
+
+
+def test_distance_per_attribute_mapping():
+    """distance={attr: ...} picks each attribute's ground distance; an attribute that is not
+    sensitive is named."""
+    r = measure(TABLE, ["zip"], ["dx", "drug"], distance={"dx": "equal", "drug": "equal"})
+    assert r.t_distance == {"dx": "equal", "drug": "equal"} and r.t_emd == pytest.approx(0.375)
+    with pytest.raises(ConfigError, match="distance given for 'age'"):
+        measure(TABLE, ["zip"], ["dx"], distance={"dx": "equal", "age": "equal"})
