@@ -268,20 +268,28 @@ def run_module(module: str, args: argparse.Namespace) -> dict:
             print(mark, end="", flush=True)
             if status in ("survived",) or status.startswith("error"):
                 print(f"\n   {status}: {module}:{m.line}:{m.col}:{m.kind}", flush=True)
+            if not args.only:  # recorded after every mutant: an interrupted run keeps what it did
+                _summary(module, len(mutants), rows, tests, args, base)
         target.write_text(source)
+    summary = _summary(module, len(mutants), rows, tests, args, base, record=not args.only)
+    print(f"\n   {module}: {summary['killed'] + summary['timeout']}/{summary['considered']} killed "
+          f"({100 * summary['score']:.1f} %), {summary['equivalent']} equivalent, {summary['errors']} errors",
+          flush=True)
+    return summary
+
+
+def _summary(module: str, n_mutants: int, rows: list[dict], tests: list[str], args: argparse.Namespace,
+             base: float, record: bool = True) -> dict:
     counts = {s: sum(r["status"] == s for r in rows) for s in ("killed", "timeout", "survived", "equivalent")}
     errors = sum(r["status"].startswith("error") for r in rows)
     considered = counts["killed"] + counts["timeout"] + counts["survived"]
     score = (counts["killed"] + counts["timeout"]) / considered if considered else float("nan")
-    summary = {"module": module, "mutants": len(mutants), "run": len(rows), **counts, "errors": errors,
-               "score": round(score, 3), "tests": tests, "seed": args.seed, "max": args.max,
-               "baseline_s": round(base, 1), "results": rows}
-    print(f"\n   {module}: {counts['killed'] + counts['timeout']}/{considered} killed "
-          f"({100 * score:.1f} %), {counts['equivalent']} equivalent, {errors} errors", flush=True)
-    if args.only:  # a check of a few survivors: not a recorded run
-        return summary
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / (module.replace("/", "_") + ".json")).write_text(json.dumps(summary, indent=1))
+    summary = {"module": module, "mutants": n_mutants, "run": len(rows), **counts, "errors": errors,
+               "considered": considered, "score": round(score, 3), "tests": tests, "seed": args.seed,
+               "max": args.max, "planned": args.max or n_mutants, "baseline_s": round(base, 1), "results": rows}
+    if record:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / (module.replace("/", "_") + ".json")).write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -301,10 +309,10 @@ def summarize(modules: list[str]) -> int:
         considered = n["killed"] + n["timeout"] + n["survived"]
         score = (n["killed"] + n["timeout"]) / considered if considered else float("nan")
         rows.append((d, n, score))
-    print("| module | mutants | run (seed) | killed (timeouts) | survived | equivalent | score |")
+    print("| module | mutants | run/planned (seed) | killed (timeouts) | survived | equivalent | score |")
     print("|---|---|---|---|---|---|---|")
     for d, n, score in rows:
-        print(f"| {d['module']} | {d['mutants']} | {d['run']} ({d['seed']}) | {n['killed'] + n['timeout']} "
+        print(f"| {d['module']} | {d['mutants']} | {d['run']}/{d.get('planned', d['run'])} ({d['seed']}) | {n['killed'] + n['timeout']} "
               f"({n['timeout']}) | {n['survived']} | {n['equivalent']} | {100 * score:.1f} % |")
     for d, _, _ in rows:
         for r in d["results"]:
