@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -30,6 +31,9 @@ def _units(domain: int, leaves: list[int], suppressed: list[bool]) -> loss.Gener
 
 def test_one_value_domain_loses_nothing():
     """A QI with a one-value domain: n/|dom| = n, so the normalised loss is 0 (not 0/0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 on the way
+        assert list(loss.arx_loss_parts(_units(1, [1, 1, 1], [False] * 3))) == [0.0]
     assert list(loss.arx_loss_parts(_units(1, [1, 1, 1], [False] * 3))) == [0.0]
     assert list(loss.arx_loss_parts(_units(1, [1, 1, 1], [True, False, False]))) == [0.0]
 

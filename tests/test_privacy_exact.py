@@ -71,7 +71,11 @@ def test_checks_at_and_past_each_boundary():
 
 def test_recursive_needs_the_measured_c():
     r = _report(c=2)
-    assert r.c == 2 and r.l_recursive is not None
+    # (c, l): the largest l with r1 < c (r_l + ... + r_m), counts sorted descending, c = 2:
+    # dx A (2, 2) -> 2, B (1, 1, 1, 1) -> 4; drug A (1, 1, 1, 1) -> 4, B (4) -> 1
+    assert list(r.classes["dx.l_recursive"]) == [2, 4] and list(r.classes["drug.l_recursive"]) == [4, 1]
+    assert (r.attributes["dx"].l_recursive, r.attributes["drug"].l_recursive, r.l_recursive) == (2, 1, 1)
+    assert r.c == 2
     assert "dx.l_recursive" in r.classes.columns and "drug.l_recursive" in r.classes.columns
     assert r.l_recursive == min(a.l_recursive for a in r.attributes.values())
     with pytest.raises(ConfigError, match="measure with c=3"):
