@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -76,13 +74,12 @@ def test_bootstrap_ci_contains_estimate_and_narrows_with_more_patients():
         assert widths[1][k] < widths[0][k], k
 
 
-def test_bootstrap_is_fast_and_seeded():
+def test_bootstrap_is_seeded():
+    """Same seed, same interval (its speed is timed by benchmarks/bootstrap_speed.py)."""
     y, p = _scored(2000, seed=4)
-    t0 = time.perf_counter()
     a = bootstrap_ci(y, p, 0.4, n_resamples=1000, seed=1)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.5, f"1,000 resamples of 2,000 patients took {elapsed:.2f} s"
     assert a == bootstrap_ci(y, p, 0.4, n_resamples=1000, seed=1)
+    assert a != bootstrap_ci(y, p, 0.4, n_resamples=1000, seed=2)
 
 
 def test_threshold_maximises_validation_f1():
