@@ -16,7 +16,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from pipeline_helpers import write_key
 
-from privhealth.experiments.callbacks import MlflowSweepCallback, record_failed_job
+from privhealth.experiments.callbacks import MlflowSweepCallback
+from privhealth.experiments.failed_jobs import record_failed_job
 from privhealth.experiments.tracking import ensure_experiment
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from privhealth.errors import ConfigError, PrivHealthError
 from privhealth.experiments.cache import atomic_write_text
+from privhealth.experiments.failed_jobs import failed_job_nums
 from privhealth.experiments.liveness import (
     close_run,
     install_signal_handlers,
@@ -210,16 +211,3 @@ def preflight(config: DictConfig) -> None:
             raise ConfigError(f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
-FAILED_DIR = ".privhealth_failed"
-
-
-def record_failed_job(sweep_dir: str | Path, job_num: int, error: str) -> None:
-    """Note a failed job in the sweep folder (a job refused before its run exists leaves no run to count)."""
-    d = Path(sweep_dir) / FAILED_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(d / f"{int(job_num)}.txt", error[:2000])
-
-
-def failed_job_nums(sweep_dir: Path) -> set[str]:
-    d = sweep_dir / FAILED_DIR
-    return {p.stem for p in d.glob("*.txt")} if d.is_dir() else set()

@@ -104,7 +104,7 @@ def failed_return(overrides: Sequence[str], config: DictConfig, why: str) -> Job
 
 def job_died(config: DictConfig, idx: int, why: str) -> None:
     """Note the dead job in the sweep folder and mark its RUNNING run KILLED (its owner pid is gone)."""
-    from privhealth.experiments.callbacks import record_failed_job
+    from privhealth.experiments.failed_jobs import record_failed_job
     from privhealth.experiments.tracking import ensure_experiment
 
     log.error("job %d failed: its process was %s", idx, why)

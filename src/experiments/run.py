@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from privhealth.experiments.callbacks import current_sweep, record_failed_job
+from privhealth.experiments.callbacks import current_sweep
+from privhealth.experiments.failed_jobs import record_failed_job
 from privhealth.experiments.guard import framework_error, precheck
 from privhealth.experiments.launcher import JOB_PROCESS_ENV, register_launcher
 from privhealth.experiments.liveness import install_signal_handlers, interrupt_taken
