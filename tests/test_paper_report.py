@@ -210,7 +210,7 @@ def test_missing_artifacts_and_a_failing_section_do_not_crash(paper_store, tmp_p
     def broken(*args, **kwargs):
         raise KeyError("test/f1")
 
-    monkeypatch.setattr("privhealth.experiments.report.model_sections", broken)
+    monkeypatch.setattr("privhealth.experiments.report.build.model_sections", broken)
     rep = build_report(uri, tmp_path / "out", log_run=False)
     assert len(rep.errors) == 1 and "KeyError" in rep.errors[0]
     assert (tmp_path / "out" / "claims.csv").is_file()
