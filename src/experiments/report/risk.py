@@ -22,8 +22,8 @@ def slug(text: str) -> str:
 
 
 def json_tables(data: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Tables in a risk report: its scalar entries as one table, and every list of records or
-    mapping under a key naming HIPAA / Safe Harbor as its own table."""
+    """Tables in a risk report: its scalar entries as one table, and the HIPAA Safe Harbor check
+    (``RiskReport.to_dict()["safe_harbor"]``) as one row per category with status and evidence."""
     out: dict[str, pd.DataFrame] = {}
     scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping | list)}
     if scalars:
@@ -31,12 +31,30 @@ def json_tables(data: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     for key, value in data.items():
         if not re.search(r"safe.?harbor|hipaa", str(key), re.I):
             continue
-        if isinstance(value, list) and all(isinstance(x, Mapping) for x in value):
+        if isinstance(value, Mapping) and isinstance(value.get("categories"), list):
+            out[slug(str(key))] = safe_harbor_table(value)
+        elif isinstance(value, list) and all(isinstance(x, Mapping) for x in value):
             out[slug(str(key))] = pd.DataFrame(value)
-        elif isinstance(value, Mapping):
-            rows = [{"item": k, **(v if isinstance(v, Mapping) else {"value": v})} for k, v in value.items()]
-            out[slug(str(key))] = pd.DataFrame(rows)
     return out
+
+
+def safe_harbor_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per Safe Harbor category (A-R): code, identifier, status, and the evidence behind it
+    (the columns at fault and the checker's reasons; never a value)."""
+    rows = []
+    for c in report.get("categories") or []:
+        cols, reasons = list(c.get("columns") or []), list(c.get("reasons") or [])
+        evidence = "; ".join([*([f"columns: {', '.join(map(str, cols))}"] if cols else []), *map(str, reasons)])
+        rows.append({"category": c.get("code"), "identifier": c.get("identifier"), "status": c.get("status"),
+                     "evidence": evidence or "-"})
+    return pd.DataFrame(rows, columns=["category", "identifier", "status", "evidence"])
+
+
+def safe_harbor_line(report: Mapping[str, Any]) -> str:
+    """The verdict in one line: passed or the failed categories, and the rule checked."""
+    failed = list(report.get("failed_categories") or [])
+    verdict = "passes" if report.get("passed") else f"fails in {len(failed)} categor{'y' if len(failed) == 1 else 'ies'} ({', '.join(failed)})"
+    return f"{report.get('rule', 'HIPAA Safe Harbor')}: the release {verdict}."
 
 
 def risk_section(w: Writer, store: Store, sweep: Sweep) -> Section:
@@ -65,6 +83,9 @@ def risk_section(w: Writer, store: Store, sweep: Sweep) -> Section:
                 w.text(f"{base}.json", json.dumps(data, indent=2, default=str))
                 found += 1
                 s.add(f"`{path}` of release `{v}`: [{base}.json]({base}.json)")
+                harbor = data.get("safe_harbor")
+                if isinstance(harbor, Mapping) and isinstance(harbor.get("categories"), list):
+                    s.add(safe_harbor_line(harbor))
                 for name, df in json_tables(data).items():
                     s.add(w.table(df, f"{base}_{name}", f"{path} ({name}) of release '{v}'"))
     if not found:
