@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 REPORT_ARGS ?=
 
-.PHONY: install run test ui lint bench paper clean
+.PHONY: install run test ui lint typecheck bench paper clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ ui: install
 
 lint: install
 	$(BIN)/ruff check .
+
+## typecheck: mypy on src/ (configuration: [tool.mypy] in pyproject.toml)
+typecheck: install
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf outputs multirun .cache reports

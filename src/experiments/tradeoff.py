@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import hydra
 import optuna
@@ -178,7 +178,7 @@ def open_study(cfg: DictConfig) -> optuna.Study:
     mode = str(s.mode)
     if mode not in MODES:
         raise ConfigError(f"study.mode must be one of {', '.join(MODES)}, got '{mode}'")
-    directions = ["minimize", "maximize"] if mode == "multi" else ["minimize"]
+    directions: list[Literal["minimize", "maximize"]] = ["minimize", "maximize"] if mode == "multi" else ["minimize"]
     study = optuna.create_study(
         study_name=str(s.name),
         storage=make_storage(s, Path(str(cfg.paths.root))),
@@ -315,7 +315,7 @@ def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
         parent = parent_run(cfg, study)
     finally:
         gate.release()
-    space = OmegaConf.to_container(cfg.search, resolve=True) or {}
+    space = cast(Mapping[str, Any], OmegaConf.to_container(cfg.search, resolve=True) or {})
     if not space:
         raise ConfigError("the search space is empty (choose one with search=…)")
 

@@ -152,7 +152,7 @@ def _spec_labels(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
 def _field_plan(name: str, kind: str, col: pd.Series) -> FieldPlan:
     if kind == "date" and pd.api.types.is_datetime64_any_dtype(col):
         keys = date_text(col)
-        specs_row = [("date", "day")] * len(col)
+        specs_row: list[tuple] = [("date", "day")] * len(col)
     elif kind == "code" and pd.api.types.is_numeric_dtype(col):
         keys = int_text(col)
         specs_row = [("exact",)] * len(col)
@@ -164,7 +164,7 @@ def _field_plan(name: str, kind: str, col: pd.Series) -> FieldPlan:
     wild = (keys.isna() | keys.isin(WILDCARDS)).to_numpy()
     holder = np.empty(len(specs_row), dtype=object)
     holder[:] = specs_row
-    codes, uniq = pd.factorize(pd.Series(np.where(wild, None, holder), dtype=object))
+    codes, uniq = pd.factorize(pd.Series(np.where(wild, None, holder), dtype=object))  # type: ignore[call-overload]
     specs = list(uniq)
     key = np.array(keys.to_numpy(dtype=object), dtype=object)
     key[codes < 0] = None
