@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 REPORT_ARGS ?=
 
-.PHONY: install run test test-ui ui notebook lint mutate bench paper clean
+.PHONY: install run test test-ui ui notebook lint typecheck mutate bench paper clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ MODULE ?=
 MUTATE_ARGS ?=
 mutate: install
 	$(BIN)/python tools/mutants.py $(MODULE) $(MUTATE_ARGS)
+
+## typecheck: mypy on src/ (configuration: [tool.mypy] in pyproject.toml)
+typecheck: install
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf outputs multirun .cache reports

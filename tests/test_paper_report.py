@@ -58,13 +58,30 @@ def test_fig4_equals_the_paper_printout():
     assert "3        P4  XXXX  51-100  123XX  Hypertension" in text
 
 
+# Fig. 5 as the paper prints it (6 x 6; columns Age 0-30, 31-50, 51-100, then Diagnosis Diabetes,
+# Flu, Hypertension). Worked out from the implied table below, one 1 per block and row:
+#   (0-30, Diabetes)      -> 1 0 0 | 1 0 0      (31-50, Diabetes)     -> 0 1 0 | 1 0 0
+#   (31-50, Flu)          -> 0 1 0 | 0 1 0      (51-100, Hypertension) -> 0 0 1 | 0 0 1
+#   (0-30, Diabetes)      -> 1 0 0 | 1 0 0      (31-50, Flu)          -> 0 1 0 | 0 1 0
+FIG5_IMPLIED = [("0-30", "Diabetes"), ("31-50", "Diabetes"), ("31-50", "Flu"), ("51-100", "Hypertension"),
+                ("0-30", "Diabetes"), ("31-50", "Flu")]
+FIG5_PRINTED = np.array([[1, 0, 0, 1, 0, 0], [0, 1, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0],
+                         [0, 0, 1, 0, 0, 1], [1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0]], dtype=float)
+
+
 def test_fig5_matrix_and_shapes_reproduced_from_the_implied_table():
-    f5 = toy.fig5()
-    np.testing.assert_array_equal(f5.features.to_numpy(), toy.PAPER_FIG5_MATRIX)
+    """The paper's printed matrix (written out above, not read from src) decodes to the implied
+    table, and encoding that table gives the printed matrix back; 6 rows split 4/2."""
+    np.testing.assert_array_equal(toy.PAPER_FIG5_MATRIX, FIG5_PRINTED)
+    implied = toy.implied_fig5_table(FIG5_PRINTED)
+    assert list(zip(implied["Age"], implied["Diagnosis"], strict=True)) == FIG5_IMPLIED
+    table = pd.DataFrame([(a, "123XX", d) for a, d in FIG5_IMPLIED], columns=["Age", "ZIP", "Diagnosis"])
+    f5 = toy.fig5(table)
+    np.testing.assert_array_equal(f5.features.to_numpy(), FIG5_PRINTED)
     assert (f5.train_shape, f5.test_shape) == ((4, 6), (2, 6))
     assert list(f5.features.columns) == ["Age_0-30", "Age_31-50", "Age_51-100", "Diagnosis_Diabetes",
                                          "Diagnosis_Flu", "Diagnosis_Hypertension"]
-    assert f5.table["Diagnosis"].tolist() == ["Diabetes", "Diabetes", "Flu", "Hypertension", "Diabetes", "Flu"]
+    assert f5.table["Diagnosis"].tolist() == [d for _, d in FIG5_IMPLIED]
     assert "[[1. 0. 0. 1. 0. 0.]\n [0. 1. 0. 1. 0. 0.]" in f5.printout()
     # the Fig. 4 table itself: four rows, so never train (4, 6) + test (2, 6); only row 1 disagrees
     f4 = toy.fig5(toy.fig4_tables()[1])
@@ -103,16 +120,14 @@ def fake_study(uri: str) -> None:
     client.set_terminated(run.info.run_id, "FINISHED")
 
 
-def fake_attack_results(uri: str) -> None:
-    """What the attack module logs (risk/* metrics, risk/report.json), on the two job runs."""
+def job_metrics(uri: str, key: str) -> list[dict]:
+    """A release-level metric of each job (invocation run) with the job's release name."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("privhealth")
-    for job in client.search_runs([exp.experiment_id], "tags.`privhealth.kind` = 'invocation'"):
-        raw = job.data.tags["privhealth.anon_method"] == "NoAnonymization"
-        client.log_metric(job.info.run_id, "risk/pii_leakage", 1.0 if raw else 0.0)
-        report = {"pii_leakage": 1.0 if raw else 0.0,
-                  "safe_harbor": [{"identifier": "names", "status": "in clear" if raw else "removed"}]}
-        client.log_dict(job.info.run_id, report, "risk/report.json")
+    jobs = client.search_runs([exp.experiment_id], "tags.`privhealth.kind` = 'invocation'")
+    name = {"NoAnonymization": "none"}
+    return [{"variant": name.get(j.data.tags["privhealth.anon_method"], "paper_rules"), "pii": j.data.metrics[key]}
+            for j in jobs]
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +138,6 @@ def paper_store(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-3000:]
     uri = f"sqlite:///{root}/mlflow.db"
     fake_study(uri)
-    fake_attack_results(uri)
     report = cli(root, "privhealth.experiments.report", [])
     assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-3000:]
     return root, uri, report
@@ -168,11 +182,23 @@ def test_report_writes_every_expected_file_and_claims(paper_store):
     assert np.isnan(ceil["0% PII leakage (Eq. 15)"])
     for label in ("accuracy 94.6%", "precision 93.8%", "recall 92.5%", "F1-score 93.1%"):
         assert "unreachable on this cohort" in claims.set_index("claim").loc[label, "verdict"], label
-    # from fake_attack_results: 0 on the paper's release, 1 on the raw data
-    assert claims["verdict"][0].startswith("reproduced on this release: pii_leakage 0.000")
-    assert "the raw data leaks 1.000" in claims["verdict"][0]
-    harbor = pd.read_csv(out / "risk_paper_rules_report_safe_harbor.csv")
-    assert harbor["status"].tolist() == ["removed"]
+    # the attack module's own risk/* metrics and risk/report.json, as the pipeline logged them
+    leak = {job["variant"]: job["pii"] for job in job_metrics(uri, "risk/pii_leakage")}
+    word = "reproduced on this release" if leak["paper_rules"] <= 0 else "not reproduced"
+    assert claims["verdict"][0].startswith(f"{word}: pii_leakage {leak['paper_rules']:.3f}")
+    assert f"the raw data leaks {leak['none']:.3f}" in claims["verdict"][0]
+    for variant in ("none", "paper_rules"):
+        harbor = pd.read_csv(out / f"risk_{variant}_report_safe_harbor.csv")
+        # one row per HIPAA Safe Harbor category, 45 CFR 164.514(b)(2)(i)(A)-(R), with status and evidence
+        assert harbor.columns.tolist() == ["category", "identifier", "status", "evidence"]
+        assert harbor["category"].tolist() == list("ABCDEFGHIJKLMNOPQR")
+        assert set(harbor["status"]) <= {"PASS", "FAIL", "NOT APPLICABLE"}
+        assert harbor.loc[0, "identifier"] == "names"
+    raw = pd.read_csv(out / "risk_none_report_safe_harbor.csv").set_index("category")
+    # the raw cohort holds names, SSNs and phone numbers in clear: those categories fail, naming the column
+    for cat, col in (("A", "name"), ("G", "ssn"), ("D", "phone")):
+        assert raw.loc[cat, "status"] == "FAIL" and f"columns: {col}" in raw.loc[cat, "evidence"], raw.loc[cat].tolist()
+    assert "the release fails in" in (out / "paper_report.md").read_text()
     table2 = pd.read_csv(out / "table2_before_after.csv")
     assert {"measured: none", "measured: paper_rules"} <= set(table2.columns)
     row = table2.set_index("aspect").loc["Quasi-identifiers", "measured: paper_rules"]
@@ -210,7 +236,7 @@ def test_missing_artifacts_and_a_failing_section_do_not_crash(paper_store, tmp_p
     def broken(*args, **kwargs):
         raise KeyError("test/f1")
 
-    monkeypatch.setattr("privhealth.experiments.report.model_sections", broken)
+    monkeypatch.setattr("privhealth.experiments.report.build.model_sections", broken)
     rep = build_report(uri, tmp_path / "out", log_run=False)
     assert len(rep.errors) == 1 and "KeyError" in rep.errors[0]
     assert (tmp_path / "out" / "claims.csv").is_file()

@@ -38,7 +38,7 @@ class Criterion(ABC):
     """A privacy model with its threshold; ``attribute`` None means every sensitive attribute."""
 
     attribute: str | None = None
-    needs_sensitive: bool = True
+    needs_sensitive: ClassVar[bool] = True
 
     @abstractmethod
     def monotone(self, suppression: bool) -> bool:

@@ -129,7 +129,7 @@ class EnforcedAnonymizer:
             identifiers = RuleSet([])
         if not isinstance(identifiers, RuleSet | RoleIdentifiers):
             identifiers = RuleSet(list(identifiers))
-        self.identifiers = identifiers
+        self.identifiers: RuleSet | RoleIdentifiers = identifiers
         self.hierarchy_specs = dict(hierarchies or {})
         self.criteria = build_criteria(k, l, l_variant, c, t, t_distance)
         self.k = k
@@ -170,7 +170,7 @@ class EnforcedAnonymizer:
                 gaps.frame, gaps.hierarchies, self.criteria, sensitive=sens, entity=entity,
                 suppression_limit=limit, metric=self.metric, max_levels=self.max_levels,
             )
-            details = {"search": {k: v for k, v in res.to_dict().items() if k != "utility"}}
+            details: dict[str, Any] = {"search": {k: v for k, v in res.to_dict().items() if k != "utility"}}
             specs = {**implied, **self.hierarchy_specs}  # specs, not built tables: a recipe stores no data value
             gen = Generalizer({q: specs[q] for q in quasi}, res.levels)
             gen.hierarchies = dict(gaps.hierarchies)

@@ -263,7 +263,7 @@ def mondrian(
     n_classes = 0
     rows = np.arange(n)
     pid = np.zeros(n, dtype=np.int64)
-    cur = np.array([[dims[j].top for j in cat_idx]], dtype=np.int64).reshape(1, len(cat_idx))
+    cur = np.array([[dims[j].top for j in cat_idx]], dtype=np.int64).reshape(1, len(cat_idx))  # type: ignore[union-attr]  # cat_idx: categorical dims
     rounds = 0
     d = len(dims)
 

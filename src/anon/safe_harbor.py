@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from privhealth.anon.attacks.common import (
+from privhealth.anon.labels import (
     US_STATES,
     is_masked,
     norm_text,

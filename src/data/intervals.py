@@ -63,11 +63,11 @@ def format_ranges(
     lo = np.asarray(lo, dtype=np.float64)
     hi = np.asarray(hi, dtype=np.float64)
     whole_bounds = (lo == np.round(lo)) & (hi == np.round(hi))
-    whole = whole_bounds if whole is None else whole_bounds & bool(whole)
+    whole_mask: np.ndarray = whole_bounds if whole is None else whole_bounds & bool(whole)
     last = hi if closed else hi - 1
     out = np.empty(len(lo), dtype=object)
     for i in range(len(lo)):  # one label per class or bin, not per record
-        if whole[i]:
+        if whole_mask[i]:
             out[i] = format_number(lo[i]) if lo[i] == last[i] else f"{format_number(lo[i])}-{format_number(last[i])}"
         elif closed and lo[i] == hi[i]:
             out[i] = format_number(lo[i])

@@ -21,7 +21,7 @@ from privhealth.experiments.export import write_release
 from privhealth.models.figures import inference_timing, plot_history, plot_metrics
 
 if TYPE_CHECKING:
-    from privhealth.experiments.pipeline import ModelOutcome, PipelineResult
+    from privhealth.experiments.results import ModelOutcome, PipelineResult
 
 log = logging.getLogger(__name__)
 INFERENCE_TIME_CSV = "model/inference_time.csv"

@@ -130,7 +130,7 @@ def _redeliver() -> None:
     while not _pending.get("delivered"):
         time.sleep(REDELIVER_S)
         if not _pending.get("delivered"):
-            _thread.interrupt_main(int(_pending["signum"]))
+            _thread.interrupt_main(signal.Signals(int(_pending["signum"])))
 
 
 def interrupt_taken() -> None:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from privhealth.experiments.protocol import (
     make_plan,
     train_patients,
 )
+from privhealth.experiments.results import ModelOutcome, PipelineResult
 from privhealth.experiments.settings import check_settings
 from privhealth.experiments.tracking import (
     ensure_experiment,
@@ -68,35 +68,11 @@ from privhealth.experiments.tracking import (
 )
 from privhealth.models.base import build_model
 from privhealth.models.crossval import cross_validate
-from privhealth.models.evaluation import TaskResult, retained_fraction
+from privhealth.models.evaluation import TaskResult
 from privhealth.models.paired import paired_deltas
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = "1"
-
-
-@dataclass
-class ModelOutcome:
-    """One model trained on the release (and on the raw data, same folds, patients and seed).
-
-    ``anon`` is the first protocol's result; ``protocols`` holds each asked protocol's
-    (``release``, ``deploy``); ``deltas`` the paired differences anonymized − raw.
-    """
-
-    name: str
-    anon: TaskResult
-    raw: TaskResult | None
-    run_id: str | None = None
-    protocols: dict[str, TaskResult] = field(default_factory=dict)
-    deltas: dict[str, float] = field(default_factory=dict)
-
-    def retained(self) -> dict[str, float]:
-        if self.raw is None:
-            return {}
-        return {
-            f"utility/{m}_retained": retained_fraction(self.anon.metrics[m], self.raw.metrics[m])
-            for m in ("f1", "auroc", "accuracy", "auprc")
-        }
 
 
 def paired_metrics(anon: TaskResult, raw: TaskResult, prefix: str, seed: int) -> dict[str, float]:
@@ -117,20 +93,6 @@ def _thresholds(r: TaskResult) -> float | np.ndarray:
     return r.threshold if r.thresholds is None else r.thresholds
 
 
-@dataclass
-class PipelineResult:
-    """Everything a job produced: what the summary prints and a sweep or study reads."""
-
-    dataset: str
-    release: Release
-    privacy: PrivacyReport
-    metrics: dict[str, float]
-    models: list[ModelOutcome]
-    timings: dict[str, float] = field(default_factory=dict)
-    risk: RiskReport | CachedRisk | None = None
-    cache_hit: bool = False
-    risk_hit: bool = False
-    run_ids: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- stages

@@ -203,7 +203,8 @@ def run_isolated(cfg: DictConfig, sweep: dict[str, Any]) -> float | None:
         value = None
     if proc.exitcode == 0:
         return value
-    why = f"killed by signal {-proc.exitcode}" if proc.exitcode < 0 else f"exit status {proc.exitcode}"
+    code = -1 if proc.exitcode is None else proc.exitcode  # joined: None cannot happen; typed Optional
+    why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
     log.error("job %s failed: its process was %s", sweep.get("job_num"), why)
     record_failed_job(sweep["sweep_dir"], sweep["job_num"], f"process {why}")
     ensure_experiment(str(cfg.tracking.uri), str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"))

@@ -31,14 +31,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import warnings
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import hydra
 import optuna
@@ -46,7 +45,6 @@ import pandas as pd
 import sqlalchemy
 import sqlalchemy.exc
 import sqlalchemy.pool
-from filelock import FileLock
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
@@ -64,6 +62,7 @@ from privhealth.experiments.liveness import (
 from privhealth.experiments.pipeline import PipelineResult, run_pipeline
 from privhealth.experiments.samplers import duplicate_of, make_sampler
 from privhealth.experiments.settings import check_settings
+from privhealth.experiments.study_storage import STORAGE_ATTEMPTS, Gate, make_storage  # noqa: F401
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 from privhealth.models.evaluation import fold_summary
 
@@ -174,83 +173,12 @@ def _plain(v: Any) -> Any:
     return v if v is None or isinstance(v, bool | int | float | str) else str(v)
 
 
-# ---------------------------------------------------------------------- storage
-STORAGE_ATTEMPTS = 5  # openings of an RDB store retried after a schema-creation race
-
-
-def make_storage(study: DictConfig, root: Path) -> optuna.storages.BaseStorage:
-    """SQLite/RDB storage (with heartbeats, so a dead worker's trial is retried) or a journal file."""
-    url = str(study.storage)
-    if url.startswith("journal:///"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = Path(url[len("journal:///"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    hb = study.get("heartbeat_interval")
-    for attempt in range(1, STORAGE_ATTEMPTS + 1):
-        try:
-            return optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=int(hb) if hb else None,
-                grace_period=int(study.get("grace_period") or 0) or None if hb else None,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2) if hb else None,
-            )
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as exc:
-            # Optuna creates the schema check-then-create: a second process (another worker, a
-            # dashboard, a script reading the study) opening a fresh store at the same moment makes
-            # this one fail with "table ... already exists" or a duplicate schema-version row.
-            # The schema is there now: open again.
-            if attempt == STORAGE_ATTEMPTS or not _creation_race(exc):
-                raise
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable: the last attempt re-raises")
-
-
-def _creation_race(exc: Exception) -> bool:
-    if isinstance(exc, sqlalchemy.exc.IntegrityError):
-        return True  # the only rows written on opening are the schema version's
-    msg = str(exc).lower()
-    return "already exists" in msg or "database is locked" in msg
-
-
-class Gate:
-    """Serialises 'count the trials, then start one' across workers sharing a file-based storage.
-
-    Servers (PostgreSQL, MySQL) get no gate: there the study may overshoot ``n_trials`` by
-    at most the number of workers minus one (see docs/sweeps.md).
-    """
-
-    def __init__(self, study: DictConfig) -> None:
-        url = str(study.storage)
-        self.lock: FileLock | None = None
-        # not "<journal>.lock": Optuna's journal backend takes that name for its own lock, waits
-        # for it, and after 30 s breaks it as stale (every trial then waited 30 s, unserialised)
-        for prefix, suffix in (("sqlite:///", ".gate.lock"), ("journal:///", ".gate.lock")):
-            if url.startswith(prefix):
-                Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
-                self.lock = FileLock(url[len(prefix):] + suffix, timeout=3600)
-        self.held = False
-
-    def acquire(self) -> None:
-        if self.lock is not None and not self.held:
-            self.lock.acquire()
-            self.held = True
-
-    def release(self) -> None:
-        if self.lock is not None and self.held:
-            self.lock.release()
-            self.held = False
-
-
 def open_study(cfg: DictConfig) -> optuna.Study:
     s = cfg.study
     mode = str(s.mode)
     if mode not in MODES:
         raise ConfigError(f"study.mode must be one of {', '.join(MODES)}, got '{mode}'")
-    directions = ["minimize", "maximize"] if mode == "multi" else ["minimize"]
+    directions: list[Literal["minimize", "maximize"]] = ["minimize", "maximize"] if mode == "multi" else ["minimize"]
     study = optuna.create_study(
         study_name=str(s.name),
         storage=make_storage(s, Path(str(cfg.paths.root))),
@@ -387,7 +315,7 @@ def work(cfg: DictConfig, base_overrides: Sequence[str]) -> int:
         parent = parent_run(cfg, study)
     finally:
         gate.release()
-    space = OmegaConf.to_container(cfg.search, resolve=True) or {}
+    space = cast(Mapping[str, Any], OmegaConf.to_container(cfg.search, resolve=True) or {})
     if not space:
         raise ConfigError("the search space is empty (choose one with search=…)")
 

@@ -93,7 +93,7 @@ class TaskConfig:
         return self.window_blocs * self.bloc_hours
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> TaskConfig:
+    def from_mapping(cls, cfg: Mapping[str, Any] | TaskConfig | None) -> TaskConfig:
         """Build from a config mapping (e.g. ``cfg.task``); unknown keys raise ConfigError."""
         if cfg is None:
             return cls()
@@ -252,7 +252,8 @@ class FeaturePipeline:
             for c in self.schema.names(*FEATURE_ROLES)
             if c in frame.columns and c not in self.task.exclude
         ]
-        numeric, categorical = [], []
+        numeric: list[str] = []
+        categorical: list[str] = []
         self.readers = {}
         for c in candidates:
             col = self.schema[c]

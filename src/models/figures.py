@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from privhealth.models.base import ClinicalModel
 from privhealth.models.evaluation import PAPER_METRICS, TaskResult
 from privhealth.models.features import ModelInput
 
-Timed = tuple[ClinicalModel, ModelInput] | TaskResult
+Timed: TypeAlias = tuple[ClinicalModel, ModelInput] | TaskResult
 
 
 def model_summary(model: ClinicalModel | TaskResult) -> str:

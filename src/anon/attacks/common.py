@@ -7,39 +7,27 @@ alignment, with the patient (the source's entity) as the unit.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from privhealth.anon.labels import (  # noqa: F401  (re-exported: the attacks import them from here)
+    MASK_CHARS,
+    US_STATES,
+    is_masked,
+    norm_text,
+    on_distinct,
+    pseudonym_shape,
+)
 from privhealth.anon.release import Release
 from privhealth.data.schema import Dataset, Kind, Role
 from privhealth.errors import SchemaError
 
-# Characters a masking step leaves behind; a value made only of these carries no information.
-MASK_CHARS = r"\*X#\-\s\.\(\)/@_"
-_MASKED = re.compile(rf"^[{MASK_CHARS}]*$")
-_HEX_TAIL = re.compile(r"^[0-9a-f]+$")
 # PII categories whose values compare as digits (separators, spaces and case do not matter).
 DIGIT_CATEGORIES = frozenset({"ssn", "phone", "mrn", "account", "id", "zip"})
-# US states, codes and names: the one geographic unit Safe Harbor allows to release.
-US_STATES = frozenset(
-    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm "
-    "ny nc nd oh ok or pa ri sc sd tn tx ut vt va wa wv wi wy pr gu vi as mp".split()
-) | frozenset(
-    s.lower() for s in (
-        "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware",
-        "District of Columbia", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa",
-        "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota",
-        "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "New Hampshire", "New Jersey",
-        "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio", "Oklahoma", "Oregon",
-        "Pennsylvania", "Rhode Island", "South Carolina", "South Dakota", "Tennessee", "Texas", "Utah",
-        "Vermont", "Virginia", "Washington", "West Virginia", "Wisconsin", "Wyoming", "Puerto Rico",
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -131,37 +119,6 @@ def field_category(source: Dataset, field: str) -> str:
 
 
 # ---------------------------------------------------------------------- normalization
-def on_distinct(s: pd.Series, fn: Callable[[pd.Series], Any]) -> Any:
-    """An elementwise ``fn`` (Series → Series/DataFrame) computed once per distinct value of ``s``.
-
-    Released columns repeat labels over many rows (a patient's blocs, age bands, ZIP3), and
-    string work (regexes, case folding) costs per value in Python: evaluating it on the
-    distinct values (plus one null, so ``fn``'s own null handling is kept) and spreading the
-    result back by position gives the same output for a fraction of the work.
-    """
-    if pd.api.types.is_float_dtype(s.dtype):  # -0.0 and 0.0 share a hash but not a text
-        return fn(s)
-    codes, uniq = pd.factorize(s, use_na_sentinel=True)
-    if 2 * len(uniq) > len(s):  # mostly distinct: nothing to save
-        return fn(s)
-    u = pd.Series(uniq, name=s.name)
-    if (codes < 0).any():
-        u = pd.concat([u, pd.Series([None], dtype=s.dtype, name=s.name)], ignore_index=True)
-        codes = np.where(codes < 0, len(u) - 1, codes)
-    out = fn(u).iloc[codes]
-    out.index = s.index
-    return out
-
-
-def _norm(s: pd.Series) -> pd.Series:
-    return s.astype("str").str.casefold().str.strip().str.replace(r"\s+", " ", regex=True)
-
-
-def norm_text(s: pd.Series) -> pd.Series:
-    """Case-folded, trimmed, whitespace-collapsed text (nulls stay null)."""
-    return on_distinct(s, _norm)
-
-
 def _digits(s: pd.Series) -> pd.Series:
     return s.astype("str").str.replace(r"\D", "", regex=True)
 
@@ -216,45 +173,6 @@ def member(values: pd.Series, index: pd.Index) -> np.ndarray:
     hit = index.get_indexer(np.asarray(uniq, dtype=object)) >= 0
     null_hit = bool(index.get_indexer(np.array([None], dtype=object))[0] >= 0)
     return np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else False, null_hit)
-
-
-def is_masked(values: pd.Series) -> pd.Series:
-    """True where a value is made only of mask characters (``XXXX``, ``***-**-****``)."""
-    return on_distinct(values, lambda v: v.astype("str").str.fullmatch(_MASKED.pattern).fillna(True).astype(bool))
-
-
-def pseudonym_shape(values: pd.Series) -> list[tuple[str, int]]:
-    """Plausible (prefix, hex length) splits if every value is ``prefix + lowercase hex`` of one length.
-
-    An empty list means the column does not look like hash pseudonyms. All splits of the
-    values' common prefix are returned (a short prefix may end in hex letters by chance).
-    """
-    v = pd.Series(pd.unique(values.dropna().astype("str")))
-    if len(v) < 2:
-        return []
-    lengths = v.str.len()
-    if lengths.nunique() != 1:
-        return []
-    width = int(lengths.iloc[0])
-    common = _common_prefix(v.tolist())
-    out = []
-    for j in range(len(common), -1, -1):
-        hex_len = width - j
-        if not 8 <= hex_len <= 64:
-            continue
-        tail = v.str.slice(j)
-        # digests hold letters a-f almost always; plain decimal numbers (raw MRNs) are not digests
-        if tail.str.fullmatch(_HEX_TAIL.pattern).all() and tail.str.contains("[a-f]").mean() >= 0.5:
-            out.append((common[:j], hex_len))
-    return out
-
-
-def _common_prefix(values: list[str]) -> str:
-    lo, hi = min(values), max(values)
-    n = 0
-    while n < min(len(lo), len(hi)) and lo[n] == hi[n]:
-        n += 1
-    return lo[:n]
 
 
 def informative(values: pd.Series) -> bool:

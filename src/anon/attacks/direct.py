@@ -269,7 +269,7 @@ def scan_release(
 
     # column names: exact or embedded, attributable only through unique identifiers
     names = norm_text(pd.Series([str(c) for c in frame.columns], dtype="str"))
-    name_hits = []
+    name_hits: list[Any] = []
     for n in names:
         ks = ({n} & all_keys) | searcher.find(n)
         name_hits.extend(ks)

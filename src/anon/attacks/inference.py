@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from privhealth.anon.attacks.common import share
-from privhealth.anon.attacks.linkage import Candidates
+from privhealth.anon.attacks.matching import Candidates
 
 
 @dataclass

@@ -453,7 +453,7 @@ def _link(
     attacker_view: pd.DataFrame,
     categories: dict[str, str],
     cfg: AttackConfig,
-) -> tuple[LinkageResult, InferenceResult, np.ndarray, list[str]]:
+) -> tuple[LinkageResult, InferenceResult, np.ndarray | None, list[str]]:
     """Linkage, inference and the journalist's population counts, sharing one attack plan."""
     plan = plan_attack(
         patients, attacker_view,

@@ -32,7 +32,6 @@ as every field the attacker uses is one of the quasi-identifiers the classes are
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,12 @@ from privhealth.anon.attacks.common import (
     share,
 )
 from privhealth.anon.attacks.fragments import label_specs, render_fragment
+from privhealth.anon.labels import (
+    DATE_UNITS,
+    NUM,
+    age_intervals,
+    period_bounds,
+)
 from privhealth.anon.transforms import RESTRICTED_ZIP3
 from privhealth.data.population import GROUND_TRUTH
 from privhealth.errors import ConfigError
@@ -72,14 +77,6 @@ FIELD_KINDS = {
 }
 DAYS_PER_YEAR = 365.25
 WILDCARDS = frozenset({"*", "", "nan", "none"})
-_NUM = r"-?\d+(?:\.\d+)?"
-_DATE_UNITS = (  # (unit, pattern of a released label)
-    ("day", re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ t]00:00:00)?$")),
-    ("month", re.compile(r"^(\d{4}-\d{2})$")),
-    ("quarter", re.compile(r"^(\d{4}-q[1-4])$")),
-    ("year", re.compile(r"^(\d{4})$")),
-    ("decade", re.compile(r"^(\d{3}0s)$")),
-)
 
 
 # ---------------------------------------------------------------------- the attacker's plan
@@ -139,7 +136,7 @@ def _spec_labels(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
         specs = [("zip", int(a), int(b)) if o else ("exact",) for o, a, b in zip(ok, k, st, strict=True)]
     elif kind == "date":
         units = np.full(len(text), "", dtype=object)
-        for unit, rx in _DATE_UNITS:
+        for unit, rx in DATE_UNITS:
             g = text.str.extract(rx)[0]
             hit = g.notna().to_numpy() & (units == "")
             units[hit] = unit
@@ -148,14 +145,14 @@ def _spec_labels(text: pd.Series, kind: str) -> tuple[list[tuple], pd.Series]:
     elif kind == "code":
         num = int_text(pd.to_numeric(text, errors="coerce"))
         keys = num.where(num.notna(), text)
-        keys = keys.mask(text.str.fullmatch(rf"[\[\(].*[\]\)]|{_NUM}\s*-\s*{_NUM}").fillna(False).astype(bool), "*")  # a range of codes
+        keys = keys.mask(text.str.fullmatch(rf"[\[\(].*[\]\)]|{NUM}\s*-\s*{NUM}").fillna(False).astype(bool), "*")  # a range of codes
     return specs, keys
 
 
 def _field_plan(name: str, kind: str, col: pd.Series) -> FieldPlan:
     if kind == "date" and pd.api.types.is_datetime64_any_dtype(col):
         keys = date_text(col)
-        specs_row = [("date", "day")] * len(col)
+        specs_row: list[tuple] = [("date", "day")] * len(col)
     elif kind == "code" and pd.api.types.is_numeric_dtype(col):
         keys = int_text(col)
         specs_row = [("exact",)] * len(col)
@@ -167,7 +164,7 @@ def _field_plan(name: str, kind: str, col: pd.Series) -> FieldPlan:
     wild = (keys.isna() | keys.isin(WILDCARDS)).to_numpy()
     holder = np.empty(len(specs_row), dtype=object)
     holder[:] = specs_row
-    codes, uniq = pd.factorize(pd.Series(np.where(wild, None, holder), dtype=object))
+    codes, uniq = pd.factorize(pd.Series(np.where(wild, None, holder), dtype=object))  # type: ignore[call-overload]
     specs = list(uniq)
     key = np.array(keys.to_numpy(dtype=object), dtype=object)
     key[codes < 0] = None
@@ -208,99 +205,6 @@ def render(kind: str, spec: tuple, values: pd.Series, zero_restricted: bool = Fa
     arr = np.array(out.astype(object).to_numpy(), dtype=object)  # a writable copy
     arr[pd.isna(out).to_numpy()] = None
     return arr
-
-
-def age_intervals(col: pd.Series, top_code: float) -> tuple[np.ndarray, np.ndarray]:
-    """Released age → [lo, hi] in years per patient (-inf/inf where it constrains nothing)."""
-    if pd.api.types.is_numeric_dtype(col):
-        return _age_intervals(col, top_code)
-    both = on_distinct(col, lambda u: pd.DataFrame(np.stack(_age_intervals(u, top_code), axis=1)))
-    return both[0].to_numpy(), both[1].to_numpy()
-
-
-def _age_intervals(col: pd.Series, top_code: float) -> tuple[np.ndarray, np.ndarray]:
-    n = len(col)
-    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
-    if pd.api.types.is_numeric_dtype(col):
-        x = col.to_numpy(dtype=float)
-        ok = ~np.isnan(x)
-        lo[ok] = x[ok]
-        hi[ok & (x < top_code)] = x[ok & (x < top_code)]  # a top-coded age means "or older"
-        return lo, hi
-    t = norm_text(col)
-    done = np.zeros(n, bool)
-
-    def take(rx: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        m = t.str.extract(rx)
-        a = pd.to_numeric(m[0], errors="coerce").to_numpy(dtype=float)
-        b = pd.to_numeric(m[1], errors="coerce").to_numpy(dtype=float) if m.shape[1] > 1 else a
-        return a, b, ~np.isnan(a) & ~done
-
-    a, b, hit = take(rf"^[\[\(]\s*({_NUM})\s*,\s*({_NUM})\s*[\]\)]$")  # [60, 70)
-    lo[hit], hi[hit] = a[hit], b[hit]
-    done |= hit
-    a, b, hit = take(rf"^\[\s*({_NUM})\s*-\s*({_NUM})\s*\]$")  # Mondrian's [62.3-71.8], closed
-    lo[hit], hi[hit] = a[hit], b[hit]
-    done |= hit
-    a, b, hit = take(rf"^({_NUM})\s*-\s*({_NUM})$")  # 60-69: integer bands include the upper year
-    whole = (a == np.floor(a)) & (b == np.floor(b))
-    lo[hit], hi[hit] = a[hit], np.where(whole, b + 1, b)[hit]
-    done |= hit
-    a, _, hit = take(rf"^({_NUM})\s*\+$")  # 90+
-    lo[hit] = a[hit]
-    done |= hit
-    a, _, hit = take(rf"^({_NUM})$")  # a plain number, top-coded when >= top_code
-    lo[hit] = a[hit]
-    hi[hit] = np.where(a >= top_code, np.inf, a)[hit]
-    return lo, hi
-
-
-def _period(col: pd.Series | None, n: int, years: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Released admission date → [first day, last day + 1) as days since epoch, per patient."""
-    lo = np.full(n, _days(f"{int(years[0])}-01-01"), dtype=float)
-    hi = np.full(n, _days(f"{int(years[1]) + 1}-01-01"), dtype=float)
-    if col is None:
-        return lo, hi
-    if pd.api.types.is_datetime64_any_dtype(col):
-        d = pd.to_datetime(col).dt.normalize()
-        ok = d.notna().to_numpy()
-        days = (d.to_numpy(dtype="datetime64[D]").astype(np.int64)).astype(float)
-        lo[ok], hi[ok] = days[ok], days[ok] + 1
-        return lo, hi
-    t = norm_text(col)
-    for unit, rx in _DATE_UNITS:
-        g = t.str.extract(rx)[0]
-        ok = g.notna().to_numpy()
-        if not ok.any():
-            continue
-        g = g[ok]
-        if unit == "day":
-            start = pd.to_datetime(g, errors="coerce")
-            end = start + pd.Timedelta(days=1)
-        elif unit == "month":
-            start = pd.to_datetime(g + "-01", errors="coerce")
-            end = start + pd.offsets.MonthBegin(1)
-        elif unit == "quarter":
-            y = g.str.slice(0, 4).astype(int)
-            q = g.str.slice(6, 7).astype(int)
-            start = pd.to_datetime(pd.DataFrame({"year": y, "month": 3 * q - 2, "day": 1}))
-            end = start + pd.offsets.QuarterBegin(1, startingMonth=1)
-        elif unit == "year":
-            start = pd.to_datetime(g + "-01-01", errors="coerce")
-            end = start + pd.offsets.YearBegin(1)
-        else:
-            y = g.str.slice(0, 4)
-            start = pd.to_datetime(y + "-01-01", errors="coerce")
-            end = pd.to_datetime((y.astype(int) + 10).astype(str) + "-01-01", errors="coerce")
-        good = start.notna().to_numpy() & end.notna().to_numpy()
-        idx = np.flatnonzero(ok)[good]
-        lo[idx] = start[good].to_numpy(dtype="datetime64[D]").astype(np.int64)
-        hi[idx] = end[good].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    return lo, hi
-
-
-def _days(iso: str) -> int:
-    return int(np.datetime64(iso, "D").astype(np.int64))
 
 
 def plan_attack(
@@ -357,7 +261,7 @@ def plan_attack(
     else:
         age_lo, age_hi = np.full(n, -np.inf), np.full(n, np.inf)
     adm = patients[admission_column] if admission_column and admission_column in patients.columns else None
-    adm_lo, adm_hi = _period(adm, n, admission_years)
+    adm_lo, adm_hi = period_bounds(adm, n, admission_years)
     return LinkPlan(plans, dropped, age_lo, age_hi, adm_lo, adm_hi, age_used, float(age_tolerance))
 
 
@@ -367,14 +271,6 @@ def has_zero_zip3(p: FieldPlan) -> bool:
         return False
     keys = pd.Series(p.key[p.pattern >= 0]).astype("str")
     return bool(keys.str.startswith("000").any())
-
-
-def __getattr__(name: str) -> Any:  # the matching moved to ``matching``; its names stay importable here
-    if name in ("Candidates", "match", "prerender", "unique_rows"):
-        from privhealth.anon.attacks import matching
-
-        return getattr(matching, name)
-    raise AttributeError(f"module 'privhealth.anon.attacks.linkage' has no attribute '{name}'")
 
 
 # ---------------------------------------------------------------------- scoring

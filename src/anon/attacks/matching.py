@@ -60,6 +60,7 @@ def match(
     v_last = np.full(n_v, -1, np.int64)
     v_true = np.zeros(n_v, bool)
     values = values or {}
+    n_values = n_values or {}  # hists are kept only when the sizes are given
     hists = {a: np.zeros(n_v * int(n_values[a]), np.int64) for a in values} if n_values else {}
     dob = _register_dob(register) if plan.age_used else np.full(n_v, np.nan)
     # rendered register keys per (field, pattern)

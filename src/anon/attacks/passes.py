@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from privhealth.anon.attacks.linkage import LinkPlan
+from privhealth.anon.attacks.linkage import FieldPlan, LinkPlan
 from privhealth.anon.attacks.matching import Candidates, match, prerender
 from privhealth.errors import ConfigError
 
@@ -124,7 +124,8 @@ def _encode(plan: LinkPlan, cache: dict[tuple[str, tuple], np.ndarray]) -> tuple
     LinkPlan, dict[tuple[str, tuple], np.ndarray]
 ]:
     """Keys as numbers (NaN: none), one code per distinct text per field: every pass then joins numbers."""
-    fields, out = [], {}
+    fields: list[FieldPlan] = []
+    out: dict[tuple[str, tuple], np.ndarray] = {}
     for f in plan.fields:
         mine = [k for k in cache if k[0] == f.field]
         parts = [np.asarray(f.key, dtype=object), *(np.asarray(cache[k], dtype=object) for k in mine)]

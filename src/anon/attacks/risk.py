@@ -76,6 +76,7 @@ def pitman_uniques(hist: dict[int, int], population_size: float) -> tuple[float,
         r = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000})
         if best is None or r.fun < best.fun:
             best = r
+    assert best is not None  # three starts ran
     alpha = float(1.0 / (1.0 + np.exp(-best.x[0])))
     theta = float(-alpha + np.exp(best.x[1]))
     uniques = float(np.exp(gammaln(theta + 1) - gammaln(theta + alpha) + alpha * np.log(population_size)))
