@@ -160,7 +160,7 @@ class Hierarchy:
                 # a subset of midnight timestamps renders without its time of day
                 full = s.dt.strftime("%Y-%m-%d %H:%M:%S")
                 pos = np.where(bad, self._index.get_indexer(full), pos)  # type: ignore[attr-defined]
-                bad = pos < 0
+                bad = np.asarray(pos) < 0
         if bad.any():
             first = s.iloc[int(np.flatnonzero(bad)[0])]
             raise HierarchyError(

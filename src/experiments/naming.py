@@ -43,10 +43,15 @@ def _already_named(key: str, anon: Mapping[str, Any]) -> bool:
     return key.startswith("anon.") and key[len("anon."):] in ENFORCED
 
 
-def run_name(cfg: DictConfig, anon_name: str, model: str | None, swept: Iterable[str] = ()) -> str:
-    """``<anon>[·k5·l2·t0.2][·<swept values>][·<model>]`` for the job's config."""
+def _anon_dict(cfg: DictConfig) -> dict[Any, Any]:
     anon = OmegaConf.to_container(cfg.anon, resolve=True)
     assert isinstance(anon, dict)
+    return anon
+
+
+def run_name(cfg: DictConfig, anon_name: str, model: str | None, swept: Iterable[str] = ()) -> str:
+    """``<anon>[·k5·l2·t0.2][·<swept values>][·<model>]`` for the job's config."""
+    anon = {str(k): v for k, v in _anon_dict(cfg).items()}
     parts = [anon_name] + [f"{k}{_value(v)}" for k, v in enforced_settings(anon).items()]
     for key in swept:
         if _already_named(key, anon):
@@ -72,8 +77,7 @@ def _data_choice(cfg: DictConfig) -> str:
 
 def describe(cfg: DictConfig, anon_name: str, models: Sequence[str]) -> str:
     """One line: what was released (method, enforced settings, data) and what was trained how."""
-    anon = OmegaConf.to_container(cfg.anon, resolve=True)
-    assert isinstance(anon, dict)
+    anon = {str(k): v for k, v in _anon_dict(cfg).items()}
     enforced = enforced_settings(anon)
     data = _data_choice(cfg)
     n = OmegaConf.select(cfg, "data.n_patients", default=None)

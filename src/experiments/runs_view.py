@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mlflow.tracking import MlflowClient
 
@@ -91,7 +92,7 @@ def link_for(tracking_uri: str, experiment: str, ui_url: str | None = DEFAULT_UI
     return runs_url(base, exp.experiment_id, publish_view(client, exp.experiment_id, view_state(order_by=order_by)))
 
 
-def link_from_cfg(cfg: object) -> str | None:
+def link_from_cfg(cfg: Any) -> str | None:
     """The link for a composed run config (``tracking.uri``, ``tracking.experiment``, ``tracking.ui_url``)."""
     from omegaconf import OmegaConf
 
