@@ -33,7 +33,8 @@ def gaussian_copula(table: pd.DataFrame, categorical: Sequence[str], n_rows: int
     """``n_rows`` synthetic rows of ``table``: numeric columns as floats, ``categorical`` as their codes."""
     rng = np.random.default_rng(seed)
     cols = list(table.columns)
-    parts, backs = [], []
+    parts: list[np.ndarray] = []
+    backs: list[tuple[str, np.ndarray | None, float | None]] = []
     for c in cols:
         v = table[c].to_numpy(dtype=np.float64)
         miss = np.isnan(v)

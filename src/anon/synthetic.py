@@ -62,11 +62,12 @@ class Encoding:
             if not np.isfinite(lo) or not np.isfinite(hi):
                 lo, hi = 0.0, 1.0
             self.edges[c] = np.linspace(float(lo), float(hi) if hi > lo else float(lo) + 1.0, bins + 1)
+        self.has_missing = {c: bool(table[c].isna().any()) for c in self.numeric}
 
     def sizes(self) -> dict[str, int]:
-        """Number of codes per column (a numeric column's last code is 'missing')."""
+        """Number of codes per column (a numeric column with missing values has a last code 'missing')."""
         return {**{c: len(v) for c, v in self.categories.items()},
-                **{c: len(e) for c, e in self.edges.items()}}
+                **{c: len(e) - 1 + self.has_missing[c] for c, e in self.edges.items()}}
 
     def codes(self, table: pd.DataFrame, numeric_too: bool = True) -> pd.DataFrame:
         """Codes of ``table``: categories by position; numbers by bin (or kept, ``numeric_too=False``)."""
