@@ -140,6 +140,7 @@ def test_mst_same_seed_same_codes_other_seed_other_codes():
 def test_cdp_rho_inverts_cdp_delta_and_beats_the_simple_bound():
     """ρ is the largest budget whose tight conversion gives δ; the simple bound ε = ρ + 2√(ρ log 1/δ)
     (Bun & Steinke 2016) is looser, so its ρ must be smaller."""
+    assert cdp_rho(1.0, 1e-9) == pytest.approx(0.014973, rel=1e-4)  # the docstring example
     for eps, delta in [(1.0, 1e-9), (8.0, 1e-6), (0.1, 1e-5)]:
         rho = cdp_rho(eps, delta)
         assert cdp_delta(rho, eps) == pytest.approx(delta, rel=1e-3)

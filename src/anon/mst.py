@@ -33,12 +33,10 @@ log = logging.getLogger(__name__)
 def cdp_rho(epsilon: float, delta: float) -> float:
     """The largest ρ whose ρ-zCDP guarantee implies (ε, δ)-DP (Canonne, Kamath & Steinke 2020, Prop. 12).
 
-    Bisection on ``cdp_delta(ρ, ε) <= δ``; e.g. ε=1, δ=1e-9 gives ρ ≈ 0.0163.
+    Bisection on ``cdp_delta(ρ, ε) <= δ``; e.g. ε=1, δ=1e-9 gives ρ ≈ 0.0150.
     """
     if not epsilon > 0 or not 0 < delta < 1:
         raise ConfigError(f"anon.epsilon must be > 0 and anon.delta in (0, 1) (got {epsilon!r}, {delta!r})")
-    if delta >= 1:
-        return 0.0
     lo, hi = 0.0, epsilon + 1.0
     for _ in range(1000):
         mid = (lo + hi) / 2
