@@ -29,13 +29,14 @@ import pandas as pd
 from privhealth.anon import transforms as tf
 from privhealth.anon.boxes import MondrianBoxes, domain_index
 from privhealth.anon.hierarchy import ROOT, Hierarchy, build_hierarchy
+from privhealth.anon.patient_table import WindowMean
 from privhealth.errors import ConfigError, HierarchyError
 
 _STEP_TYPES = {
     cls.__name__: cls
     for cls in (tf.Pseudonymizer, tf.SafeHarborZip, tf.RandomCode, tf.Masker, tf.Generalizer,
                 tf.OutlierSuppressor, tf.CellSuppressor, tf.SmallClassSuppressor, tf.DropColumns,
-                tf.RuleSet)
+                tf.RuleSet, WindowMean)  # WindowMean: synthetic releases' patient-level values
 }
 
 

@@ -189,6 +189,9 @@ def privacy_metrics(report: PrivacyReport, release: Release) -> dict[str, float]
         "privacy/n_entities": report.n_entities,
         "privacy/suppressed_fraction": release.suppressed_fraction,
     }
+    dp = release.details.get("dp") or {}  # a DP release (anon=dp_synthetic): its (ε, δ)
+    values["privacy/epsilon"] = dp.get("epsilon")
+    values["privacy/delta"] = dp.get("delta")
     util = release.details.get("utility") or {}
     for name, key in UTILITY_METRICS.items():
         if util.get(key) is not None:
