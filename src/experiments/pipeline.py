@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from privhealth.experiments.tracking import (
     safe_params,
     start_run,
 )
+from privhealth.experiments import mia
 from privhealth.models.base import build_model
 from privhealth.models.crossval import cross_validate
 from privhealth.models.evaluation import TaskResult, retained_fraction
@@ -88,6 +89,7 @@ class ModelOutcome:
     run_id: str | None = None
     protocols: dict[str, TaskResult] = field(default_factory=dict)
     deltas: dict[str, float] = field(default_factory=dict)
+    risk: dict[str, float] = field(default_factory=dict)  # risk/mia_*, privacy/train_* (experiments/mia.py)
 
     def retained(self) -> dict[str, float]:
         if self.raw is None:
@@ -209,6 +211,7 @@ def assess(
 ) -> tuple[RiskReport | CachedRisk, bool]:
     """The release's risk assessment: from the cache (same release, attack config and code), or run."""
     attack_cfg = OmegaConf.to_container(cfg.attack, resolve=True)
+    attack_cfg.pop("mia", None)  # membership inference attacks the models, not the release (mia.py)
     key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, code_fingerprint(RISK_CODE))
     return cache.get_or_compute(key, lambda: assess_release(dataset, release, None, attack_cfg))
 
@@ -278,16 +281,27 @@ def train_one(
         for proto in plan.settings.protocols
     }
     raw = None
+    mia_settings, seed = mia.settings_of(cfg), int(cfg.seed)
+    first = next(iter(by_protocol.values()))
+    extra = mia.model_metrics(first, mcfg, mia_settings, seed)
     if ev.get("train_raw", True):
         key = config_fingerprint(
             CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs, plan.settings.spec()
         )
         dataset = plan.dataset
-        raw, _ = results.get_or_compute(
-            key,
-            lambda: cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed),
+
+        def fit_raw() -> TaskResult:
+            return cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed)
+
+        raw, _ = results.get_or_compute(key, fit_raw)
+        # a cached raw result has no fitted model: refit once (same seed) to attack it, then cached
+        extra_key = config_fingerprint(key, "mia", asdict(mia_settings), code_fingerprint(mia.CODE))
+        extra |= mia.cached_raw_metrics(
+            results.root.parent / "raw_model_risk", extra_key, results.enabled,
+            lambda: mia.model_metrics(raw if raw.model is not None else fit_raw(), mcfg,
+                                      mia_settings, seed, prefix="raw/"),
         )
-    outcome = ModelOutcome(name, next(iter(by_protocol.values())), raw, protocols=by_protocol)
+    outcome = ModelOutcome(name, first, raw, protocols=by_protocol, risk=extra)
     if raw is not None:
         for proto, res in by_protocol.items():
             outcome.deltas.update(paired_metrics(res, raw, DELTA_PREFIX[proto], int(cfg.seed)))
@@ -436,6 +450,7 @@ def log_model_run(
         metrics.update(outcome.raw.flat_metrics("raw/"))
     metrics.update(outcome.retained())
     metrics.update(outcome.deltas)
+    metrics.update(outcome.risk)
     metrics.update({f"time/{k}_s": v for k, v in timings.items()})
     mlflow.log_metrics(finite(metrics))
     artifacts.log_history(outcome.anon.history)
