@@ -16,13 +16,14 @@ from privhealth.models.base import build_model
 from privhealth.models.dp import rdp_epsilon
 from privhealth.models.features import ModelInput
 
-DENSE = {"_target_": "privhealth.models.neural.DenseNetModel", "dropout": 0.0, "max_epochs": 150,
-         "batch_size": 32, "learning_rate": 0.01, "patience": 150, "accelerator": "cpu",
+# deliberately overfitting: no dropout, a high rate, 60 epochs on 100 patients
+DENSE = {"_target_": "privhealth.models.neural.DenseNetModel", "dropout": 0.0, "max_epochs": 60,
+         "batch_size": 50, "learning_rate": 0.03, "patience": 60, "accelerator": "cpu",
          "progress_bar": False}
 
 
-def cohort(n: int, p: int = 30, seed: int = 0, flip: float = 0.25) -> ModelInput:
-    """Wide [0, 1] features, a label from two of them with a quarter flipped: easy to memorise."""
+def cohort(n: int, p: int = 10, seed: int = 0, flip: float = 0.15) -> ModelInput:
+    """[0, 1] features, a label from two of them with some flipped: learnable, and memorisable."""
     rng = np.random.default_rng(seed)
     X = rng.random((n, p)).astype(np.float32)
     y = ((X[:, 0] + X[:, 1] > 1.0) ^ (rng.random(n) < flip)).astype(np.float32)
@@ -38,11 +39,13 @@ def sequences(n: int, seed: int = 0) -> ModelInput:
 
 @pytest.fixture(scope="module")
 def overfit_pair():
-    train, test = cohort(200, seed=1), cohort(400, seed=2)
+    train, test = cohort(100, seed=1), cohort(300, seed=2)
     out = {}
     for name, extra in (("plain", {}), ("dp", {"dp": True, "dp_epsilon": 0.05})):
         cfg = {**DENSE, **extra}
-        model = build_model(cfg).fit(train, test)
+        # validated on its own training patients, so the best-epoch restore keeps the most
+        # memorised weights (the overfitting the test needs); DP training ignores it
+        model = build_model(cfg).fit(train, train)
         res = SimpleNamespace(model=model, train_input=train, test_input=test)
         out[name] = {
             "model": model,
@@ -55,14 +58,14 @@ def overfit_pair():
 def test_tiny_epsilon_degrades_utility_and_membership_exposure(overfit_pair):
     _, out = overfit_pair
     plain, dp = out["plain"], out["dp"]
-    # the plain net memorises the flipped labels: a clear membership signal
-    assert plain["mia"]["mia_auc_lo"] > 0.6, plain["mia"]
+    # the plain net memorises the flipped labels: a clear membership signal (measured 0.655)
+    assert plain["mia"]["mia_auc_lo"] > 0.55, plain["mia"]
     # ε = 0.05: the attack is at chance (its interval covers 0.5) and well below the plain net's
     assert dp["mia"]["mia_auc_lo"] <= 0.5 <= dp["mia"]["mia_auc_hi"], dp["mia"]
     assert dp["mia"]["mia_auc"] < plain["mia"]["mia_auc"] - 0.1
-    # utility: the plain net learns the signal, the ε = 0.05 net much less
-    assert plain["auroc"] > 0.6
-    assert dp["auroc"] < plain["auroc"] - 0.05, (dp["auroc"], plain["auroc"])
+    # utility: the plain net learns the signal (test AUROC 0.73), the ε = 0.05 net does not (0.43)
+    assert plain["auroc"] > 0.65
+    assert dp["auroc"] < plain["auroc"] - 0.15, (dp["auroc"], plain["auroc"])
 
 
 def test_logged_epsilon_is_the_accountants_own(overfit_pair):
@@ -73,8 +76,8 @@ def test_logged_epsilon_is_the_accountants_own(overfit_pair):
     assert m["privacy/train_epsilon_target"] == 0.05
     assert m["privacy/train_delta"] == pytest.approx(1 / (10 * len(train)))  # δ = 1/(10 n) < 1/n
     # Poisson sampling at q = batch/n, for the planned epochs × 1/q steps
-    assert spent.sample_rate == pytest.approx(32 / 200)
-    assert spent.steps == 150 * round(200 / 32)
+    assert spent.sample_rate == pytest.approx(50 / 100)
+    assert spent.steps == 60 * 2
     # Opacus' RDP analysis recomputed from the logged settings gives the logged ε ...
     oracle = rdp_epsilon(spent.noise_multiplier, spent.sample_rate, spent.steps, spent.delta)
     assert m["privacy/train_epsilon"] == pytest.approx(oracle, rel=1e-9)
@@ -107,7 +110,10 @@ def test_diffprivlib_models_spend_their_budget(name):
     model = build_model(cfg).fit(train, cohort(50, p=6, seed=4))
     p = model.predict_proba(cohort(100, p=6, seed=5))
     assert p.shape == (100,) and ((p >= 0) & (p <= 1)).all()
-    assert type(model.estimator_).__module__.startswith("diffprivlib")
+    import diffprivlib.models as dpm
+
+    want = {"logreg": dpm.LogisticRegression, "rf": dpm.RandomForestClassifier}[name]
+    assert isinstance(model.estimator_, want)
     m = model.privacy_spent.metrics()
     assert m == {"privacy/train_epsilon": 0.5, "privacy/train_epsilon_target": 0.5,
                  "privacy/train_delta": 0.0}
@@ -120,3 +126,23 @@ def test_dp_is_refused_by_name_for_a_model_without_a_dp_path():
         build_model({**DENSE, "dp": True, "dp_epsilon": 0})
     with pytest.raises(ConfigError, match="dp_accountant"):
         build_model({**DENSE, "dp": True, "dp_accountant": "moments"})
+
+
+def test_sklearn_shim_restores_only_the_missing_aliases():
+    """diffprivlib 0.6.6 beside scikit-learn >= 1.8: two dtype aliases and a constructor argument."""
+    import sklearn.tree._tree as tree_module
+
+    from privhealth.models.sklearn_compat import dp_logistic_regression, patch_for_diffprivlib
+
+    patch_for_diffprivlib()
+    assert tree_module.DTYPE is np.float32 and tree_module.DOUBLE is np.float64
+    assert patch_for_diffprivlib() == []  # idempotent: nothing added twice
+    import diffprivlib.models as dpm
+
+    cls = dp_logistic_regression()
+    assert issubclass(cls, dpm.LogisticRegression)
+    est = cls(epsilon=1.0, data_norm=1.0, random_state=0)
+    assert est.get_params()["epsilon"] == 1.0 and est.get_params()["data_norm"] == 1.0
+    X = np.random.default_rng(0).random((50, 1)) * 0.9
+    est.fit(X, (X[:, 0] > 0.45).astype(int))
+    assert est.accountant.total()[0] == 1.0 and est.coef_.shape == (1, 1)

@@ -30,7 +30,7 @@ def fit_private(
     clip: tuple[float, float] | None = (0.0, 1.0),
 ) -> tuple[Any, PrivacySpent]:
     """A fitted diffprivlib estimator for ``model`` ('logreg' or 'rf') and the ε it spent."""
-    from privhealth.models.sklearn_compat import patch_for_diffprivlib
+    from privhealth.models.sklearn_compat import dp_logistic_regression, patch_for_diffprivlib
 
     patch_for_diffprivlib()  # before the import: diffprivlib's forest needs two sklearn aliases
     dpl = require("diffprivlib")
@@ -39,7 +39,7 @@ def fit_private(
     y = np.asarray(train.y).astype(int)
     lo, hi = clip if clip is not None else (0.0, 1.0)
     if model == "logreg":
-        est = dpl.models.LogisticRegression(
+        est = dp_logistic_regression()(
             epsilon=settings.epsilon, data_norm=data_norm(X.shape[1], clip), C=params["C"],
             max_iter=params["max_iter"], random_state=seed, accountant=accountant,
         )
