@@ -21,11 +21,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Section, table  # noqa: E402
+from _common import Section, table
 
-from privhealth.experiments.mia import MIASettings, attack_model  # noqa: E402
-from privhealth.models.base import build_model  # noqa: E402
-from privhealth.models.features import ModelInput  # noqa: E402
+from privhealth.experiments.mia import MIASettings, attack_model
+from privhealth.models.base import build_model
+from privhealth.models.features import ModelInput
 
 
 def cohort(n: int, p: int, seed: int) -> ModelInput:

@@ -33,7 +33,7 @@ from privhealth.anon.release import Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
-from privhealth.experiments import artifacts
+from privhealth.experiments import artifacts, mia
 from privhealth.experiments.cache import (
     ANON_CODE,
     RISK_CODE,
@@ -65,7 +65,6 @@ from privhealth.experiments.tracking import (
     safe_params,
     start_run,
 )
-from privhealth.experiments import mia
 from privhealth.models.base import build_model
 from privhealth.models.crossval import cross_validate
 from privhealth.models.evaluation import TaskResult, retained_fraction

@@ -254,7 +254,8 @@ class XGBoostModel(_EstimatorModel):
         self.device = check_choice(n, "device", device, ("auto", "cpu", "cuda"))
         self.n_jobs = None if n_jobs is None else check_int(n, "n_jobs", n_jobs, minimum=-1)
         self._hparams.update(
-            {k: getattr(self, k) for k in self.accepted() if k not in ("seed", "logger")}
+            {k: getattr(self, k) for k in self.accepted()
+             if k not in ("seed", "logger") and not k.startswith("dp")}  # no DP path
         )
 
     def _make(self, seed: int) -> Any:
