@@ -146,3 +146,16 @@ def test_sklearn_shim_restores_only_the_missing_aliases():
     X = np.random.default_rng(0).random((50, 1)) * 0.9
     est.fit(X, (X[:, 0] > 0.45).astype(int))
     assert est.accountant.total()[0] == 1.0 and est.coef_.shape == (1, 1)
+
+
+def test_benchmark_smoke():
+    """benchmarks/dp_mia.py runs end to end at tiny sizes (the figures are not checked here)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import dp_mia
+
+    section = dp_mia.run(dp_mia.parse(["--patients", "40", "--epochs", "2", "--epsilons", "4"]))
+    text = section.markdown()
+    assert "| no DP |" in text and "| 4 |" in text and "MIA AUC" in text
