@@ -17,11 +17,11 @@ REPORT_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,synth]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,dp,synth]'
 	touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,synth,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,dp,synth,bench]'
 	touch $(BENCH_STAMP)
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from privhealth.anon.release import NoAnonymization, Release
 from privhealth.anon.transforms import DEFAULT_KEY_ENV, load_key
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
-from privhealth.experiments import artifacts, naming
+from privhealth.experiments import artifacts, mia, naming
 from privhealth.experiments.anon_settings import effective_settings
 from privhealth.experiments.cache import (
     ANON_CODE,
@@ -157,6 +158,7 @@ def assess(
 ) -> tuple[RiskReport | CachedRisk, bool]:
     """The release's risk assessment: from the cache (same release, attack config and code), or run."""
     attack_cfg = OmegaConf.to_container(cfg.attack, resolve=True)
+    attack_cfg.pop("mia", None)  # membership inference attacks the models, not the release (mia.py)
     key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, code_fingerprint(RISK_CODE))
     return cache.get_or_compute(key, lambda: assess_release(dataset, release, None, attack_cfg))
 
@@ -232,18 +234,29 @@ def train_one(
         for proto in plan.settings.protocols
     }
     raw = None
+    mia_settings, seed = mia.settings_of(cfg), int(cfg.seed)
+    extra = {} if identity else mia.model_metrics(next(iter(by_protocol.values())), mcfg, mia_settings, seed)
     if train_raw:
         key = config_fingerprint(
             CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs, plan.settings.spec()
         )
         dataset = plan.dataset
-        raw, _ = results.get_or_compute(
-            key,
-            lambda: cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed),
+
+        def fit_raw() -> TaskResult:
+            return cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed)
+
+        raw, _ = results.get_or_compute(key, fit_raw)
+        # a cached raw result has no fitted model: refit once (same seed) to attack it, then cached
+        extra_key = config_fingerprint(key, "mia", asdict(mia_settings), code_fingerprint(mia.CODE))
+        extra |= mia.cached_raw_metrics(
+            results.root.parent / "raw_model_risk", extra_key, results.enabled,
+            lambda: mia.model_metrics(raw if raw.model is not None else fit_raw(), mcfg,
+                                      mia_settings, seed, prefix="raw/"),
         )
     if identity:  # trained once: the raw model's result is every protocol's (Release.apply is the identity)
         by_protocol = dict.fromkeys(plan.settings.protocols, raw)
-    outcome = ModelOutcome(name, next(iter(by_protocol.values())), raw, protocols=by_protocol)
+        extra |= {k.removeprefix("raw/"): v for k, v in extra.items() if k.startswith("raw/")}
+    outcome = ModelOutcome(name, next(iter(by_protocol.values())), raw, protocols=by_protocol, risk=extra)
     if raw is not None:
         for proto, res in by_protocol.items():
             outcome.deltas.update(paired_metrics(res, raw, DELTA_PREFIX[proto], int(cfg.seed)))
@@ -419,6 +432,7 @@ def log_model_run(
         metrics.update(outcome.raw.flat_metrics("raw/"))
     metrics.update(outcome.retained())
     metrics.update(outcome.deltas)
+    metrics.update(outcome.risk)
     metrics.update({f"time/{k}_s": v for k, v in timings.items()})
     mlflow.log_metrics(finite(metrics))
     artifacts.log_history(outcome.anon.history)

@@ -26,6 +26,7 @@ class ModelOutcome:
     run_id: str | None = None
     protocols: dict[str, TaskResult] = field(default_factory=dict)
     deltas: dict[str, float] = field(default_factory=dict)
+    risk: dict[str, float] = field(default_factory=dict)  # risk/mia_*, privacy/train_* (experiments/mia.py)
 
     def retained(self) -> dict[str, float]:
         if self.raw is None:

@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from privhealth.errors import ConfigError
+from privhealth.models.dp import DPSettings, PrivacySpent
+from privhealth.models.dp import check_settings as check_dp_settings
 from privhealth.models.features import InputKind, ModelInput, unknown_message
 
 # per-epoch history keys, shared by the neural nets and boosting (Fig. 9)
@@ -29,8 +31,20 @@ class ClinicalModel(ABC):
 
     name: ClassVar[str] = "model"
     input_kind: ClassVar[InputKind] = "tabular"
+    supports_dp: ClassVar[bool] = False  # a differentially private training path (models/dp.py)
 
-    def __init__(self, *, seed: int = 0, logger: Any = None, **unknown: Any) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        logger: Any = None,
+        dp: bool = False,  # train with differential privacy (docs/dp.md)
+        dp_epsilon: float = 1.0,  # target ε of the training
+        dp_delta: float | None = None,  # None: 1/(10 n), below 1/n
+        dp_max_grad_norm: float = 1.0,  # DP-SGD per-patient clipping norm (neural nets)
+        dp_accountant: str = "rdp",  # rdp | prv (Opacus)
+        **unknown: Any,
+    ) -> None:
         if unknown:
             raise ConfigError(
                 unknown_message(f"model '{self.name}'", list(unknown), self.accepted())
@@ -39,6 +53,23 @@ class ClinicalModel(ABC):
         self.logger = logger  # a Lightning logger for the neural nets; ignored by the others
         self.history: list[dict[str, float]] = []
         self._hparams: dict[str, Any] = {"seed": self.seed}
+        self.dp = bool(check_choice(self.name, "dp", dp, (True, False)))
+        self.privacy_spent: PrivacySpent | None = None  # set by a DP fit
+        self.dp_settings: DPSettings | None = None
+        if self.dp:
+            if not self.supports_dp:
+                raise ConfigError(
+                    f"model '{self.name}' has no differentially private training path "
+                    "(dp=true works for dense, lstm, logreg and rf); set dp=false"
+                )
+            self.dp_settings = check_dp_settings(
+                self.name, dp_epsilon, dp_delta, dp_max_grad_norm, dp_accountant
+            )
+            s = self.dp_settings
+            self._hparams.update(
+                dp=True, dp_epsilon=s.epsilon, dp_delta=s.delta,
+                dp_max_grad_norm=s.max_grad_norm, dp_accountant=s.accountant,
+            )
 
     @classmethod
     def accepted(cls) -> list[str]:

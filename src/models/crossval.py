@@ -160,6 +160,7 @@ def cross_validate(
         n_bootstrap=n_bootstrap,
         model=fitted,
         test_input=data.test,
+        train_input=data.train,
         thresholds=thr,
         patient_keys=np.concatenate([r.keys for r in reference]),
         fold_metrics=[part["metrics"] for part in parts],

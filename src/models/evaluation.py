@@ -287,6 +287,7 @@ class TaskResult:
     n_bootstrap: int = 1000
     model: ClinicalModel | None = field(default=None, repr=False)  # fitted, for timing (Fig. 8)
     test_input: ModelInput | None = field(default=None, repr=False)
+    train_input: ModelInput | None = field(default=None, repr=False)  # members, for membership inference
     # repeated splits (crossval.cross_validate): per-patient thresholds of the pooled test
     # predictions, their patient keys (pairing raw and anonymized; never logged), per-fold metrics
     thresholds: np.ndarray | None = field(default=None, repr=False)
@@ -444,4 +445,5 @@ def train_and_evaluate(
         n_bootstrap=n_bootstrap,
         model=model,
         test_input=data.test,
+        train_input=data.train,
     )

@@ -67,10 +67,20 @@ class LSTMNet(nn.Module):
     """Fig. 3: stacked LSTM layers over the bloc sequence, a dense logit on the last observed step."""
 
     def __init__(
-        self, n_features: int, hidden_size: int, num_layers: int = 3, dropout: float = 0.2
+        self,
+        n_features: int,
+        hidden_size: int,
+        num_layers: int = 3,
+        dropout: float = 0.2,
+        dp: bool = False,  # Opacus' DPLSTM (same maths, per-sample gradients for DP-SGD)
     ):
         super().__init__()
-        self.lstm = nn.LSTM(
+        lstm_cls: Any = nn.LSTM
+        if dp:
+            from privhealth.models.dp import require
+
+            lstm_cls = require("opacus.layers").DPLSTM
+        self.lstm = lstm_cls(
             n_features,
             hidden_size,
             num_layers=num_layers,
@@ -317,7 +327,13 @@ def _quiet_lightning(enabled: bool) -> Iterator[None]:
 
 # ====================================================================== models
 class LightningModel(ClinicalModel):
-    """Common training settings and the fit/predict loop of the neural models."""
+    """Common training settings and the fit/predict loop of the neural models.
+
+    With ``dp=true`` the net is trained by DP-SGD (``models/dp.py``, Opacus) on CPU for
+    ``max_epochs`` epochs (no early stopping: the accountant needs the planned steps).
+    """
+
+    supports_dp = True
 
     def __init__(
         self,
@@ -380,6 +396,8 @@ class LightningModel(ClinicalModel):
         self._check_input(val, "validation")
         seed = self._seed_for(seed)
         self._shape = tuple(train.X.shape[1:])
+        if self.dp_settings is not None:
+            return self._fit_dp(train, val, seed)
         cuda = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=cuda), _quiet_lightning(not self.progress_bar):
             torch.manual_seed(seed)
@@ -414,6 +432,24 @@ class LightningModel(ClinicalModel):
         self.history = module.history
         self.best_epoch = best.best_epoch
         self.placement = dm.placement
+        return self
+
+    def _fit_dp(self, train: ModelInput, val: ModelInput, seed: int) -> Self:
+        from privhealth.models.dp import train_dp_sgd
+
+        assert self.dp_settings is not None
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            net = self.build_network(train.n_features, seq_len=train.X.shape[1])
+            net, spent, history = train_dp_sgd(
+                net, train, val, self.dp_settings, epochs=self.max_epochs,
+                batch_size=self.batch_size, learning_rate=self.learning_rate, seed=seed,
+                pos_weight=self.pos_weight,
+            )
+        self.net_, self.privacy_spent, self.history = net, spent, history
+        self.device_ = torch.device("cpu")
+        self.best_epoch = self.max_epochs
+        self.placement = "cpu"
         return self
 
     @torch.inference_mode()
@@ -486,7 +522,7 @@ class LSTMModel(LightningModel):
         )
 
     def build_network(self, n_features: int, seq_len: int = 1) -> nn.Module:
-        return LSTMNet(n_features, self.hidden_size, self.num_layers, self.dropout)
+        return LSTMNet(n_features, self.hidden_size, self.num_layers, self.dropout, dp=self.dp)
 
     def summary(self) -> str:
         net = self.net_ if isinstance(self.net_, LSTMNet) else None

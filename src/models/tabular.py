@@ -28,12 +28,24 @@ class _EstimatorModel(ClinicalModel):
         """A fresh, unfitted estimator."""
 
     def _fit(self, train: ModelInput, val: ModelInput) -> None:
+        if self.dp_settings is not None:
+            from privhealth.models.dp_tabular import fit_private
+
+            self.estimator_, self.privacy_spent = fit_private(
+                self.name, self._dp_kwargs(), train, self.dp_settings, self._fit_seed
+            )
+            return
         self.estimator_.fit(train.X, train.y)
+
+    def _dp_kwargs(self) -> dict[str, Any]:
+        """The hyper-parameters the diffprivlib estimator takes (DP models only)."""
+        return {}
 
     def fit(self, train: ModelInput, val: ModelInput, seed: int | None = None) -> Self:
         self._check_input(train, "training")
         self._check_input(val, "validation")
-        self.estimator_ = self._make(self._seed_for(seed))
+        self._fit_seed = self._seed_for(seed)
+        self.estimator_ = self._make(self._fit_seed)
         self.history = []
         self._fit(train, val)
         self.feature_names_ = train.feature_names
@@ -77,12 +89,19 @@ class LogisticRegressionModel(_EstimatorModel):
         self.class_weight = check_choice(self.name, "class_weight", class_weight, CLASS_WEIGHTS)
         self._hparams.update(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight)
 
+    supports_dp = True
+
     def _make(self, seed: int) -> Any:
+        if self.dp_settings is not None:
+            return None  # built in _fit: diffprivlib needs the feature count for its norm bound
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(
             C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, random_state=seed
         )
+
+    def _dp_kwargs(self) -> dict[str, Any]:
+        return {"C": self.C, "max_iter": self.max_iter}
 
     @property
     def n_parameters(self) -> int:
@@ -134,7 +153,11 @@ class RandomForestModel(_EstimatorModel):
             n_jobs=self.n_jobs,
         )
 
+    supports_dp = True
+
     def _make(self, seed: int) -> Any:
+        if self.dp_settings is not None:
+            return None  # built in _fit (diffprivlib)
         from sklearn.ensemble import RandomForestClassifier
 
         return RandomForestClassifier(
@@ -153,7 +176,12 @@ class RandomForestModel(_EstimatorModel):
             return 0
         return int(sum(t.tree_.node_count for t in self.estimator_.estimators_))
 
+    def _dp_kwargs(self) -> dict[str, Any]:
+        return {"n_estimators": self.n_estimators, "max_depth": self.max_depth, "n_jobs": self.n_jobs}
+
     def _proba(self, X: np.ndarray) -> np.ndarray:
+        if self.dp_settings is not None:
+            return np.asarray(self.estimator_.predict_proba(X)[:, 1], dtype=np.float64)
         return forest_proba(self.estimator_, X, self.n_jobs)
 
     def summary(self) -> str:
@@ -226,7 +254,8 @@ class XGBoostModel(_EstimatorModel):
         self.device = check_choice(n, "device", device, ("auto", "cpu", "cuda"))
         self.n_jobs = None if n_jobs is None else check_int(n, "n_jobs", n_jobs, minimum=-1)
         self._hparams.update(
-            {k: getattr(self, k) for k in self.accepted() if k not in ("seed", "logger")}
+            {k: getattr(self, k) for k in self.accepted()
+             if k not in ("seed", "logger") and not k.startswith("dp")}  # no DP path
         )
 
     def _make(self, seed: int) -> Any:
