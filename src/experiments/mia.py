@@ -75,7 +75,8 @@ def settings_of(cfg: Any) -> MIASettings:
     from omegaconf import OmegaConf
 
     mia = attack.get("mia")
-    return MIASettings.from_mapping(None if mia is None else OmegaConf.to_container(mia, resolve=True))
+    plain = None if mia is None else OmegaConf.to_container(mia, resolve=True)
+    return MIASettings.from_mapping({str(k): v for k, v in plain.items()} if isinstance(plain, dict) else None)
 
 
 def subset(data: ModelInput, idx: np.ndarray) -> ModelInput:

@@ -158,6 +158,7 @@ def assess(
 ) -> tuple[RiskReport | CachedRisk, bool]:
     """The release's risk assessment: from the cache (same release, attack config and code), or run."""
     attack_cfg = OmegaConf.to_container(cfg.attack, resolve=True)
+    assert isinstance(attack_cfg, dict)
     attack_cfg.pop("mia", None)  # membership inference attacks the models, not the release (mia.py)
     key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, code_fingerprint(RISK_CODE))
     return cache.get_or_compute(key, lambda: assess_release(dataset, release, None, attack_cfg))

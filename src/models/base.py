@@ -12,12 +12,15 @@ from __future__ import annotations
 import importlib
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
+
+__all__ = ["ClinicalModel", "check_choice", "check_float", "check_int", "layer_table"]
 
 import numpy as np
 
 from privhealth.errors import ConfigError
+from privhealth.models.checks import check_choice, check_float, check_int
 from privhealth.models.dp import DPSettings, PrivacySpent
 from privhealth.models.dp import check_settings as check_dp_settings
 from privhealth.models.features import InputKind, ModelInput, unknown_message
@@ -153,38 +156,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# ---------------------------------------------------------------------- validation
-def check_int(model: str, name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(
-            f"model '{model}': {name} must be an integer >= {minimum} (got {value!r})"
-        )
-    return int(value)
-
-
-def check_float(
-    model: str, name: str, value: Any, low: float, high: float, *, high_open: bool = False
-) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = low <= v < high if high_open else low <= v <= high
-    if not ok:
-        bracket = ")" if high_open else "]"
-        raise ConfigError(
-            f"model '{model}': {name} must be a number in [{low}, {high}{bracket} (got {value!r})"
-        )
-    return float(value)
-
-
-def check_choice(model: str, name: str, value: Any, choices: Iterable[Any]) -> Any:
-    options = list(choices)
-    if value not in options:
-        raise ConfigError(f"model '{model}': {name} must be one of {options} (got {value!r})")
-    return value
-
-
-# ---------------------------------------------------------------------- summaries
 def layer_table(
     title: str, rows: Sequence[tuple[str, str, str, int]], non_trainable: int = 0
 ) -> str:

@@ -89,7 +89,7 @@ def require(module: str) -> Any:
 
 def check_settings(model: str, epsilon: Any, delta: Any, max_grad_norm: Any, accountant: Any) -> DPSettings:
     """Validated DP settings; errors name the model and the setting."""
-    from privhealth.models.base import check_choice, check_float
+    from privhealth.models.checks import check_choice, check_float
 
     eps = check_float(model, "dp_epsilon", epsilon, 1e-6, 1e6)
     dlt = None if delta is None else check_float(model, "dp_delta", delta, 1e-30, 1.0, high_open=True)
@@ -101,7 +101,7 @@ def check_settings(model: str, epsilon: Any, delta: Any, max_grad_norm: Any, acc
 def _loader(data: ModelInput, batch_size: int, seed: int) -> torch.utils.data.DataLoader:
     import torch
 
-    from privhealth.models.neural import _tensors
+    from privhealth.models.tensors import tensors as _tensors
 
     ds = torch.utils.data.TensorDataset(*_tensors(data))
     gen = torch.Generator().manual_seed(seed)
@@ -147,7 +147,7 @@ def train_dp_sgd(
     )
     pw = None if pos_weight is None else torch.tensor(float(pos_weight))
     history: list[dict[str, float]] = []
-    from privhealth.models.neural import _tensors
+    from privhealth.models.tensors import tensors as _tensors
 
     val_tensors = _tensors(val)
     for epoch in range(epochs):

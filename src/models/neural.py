@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from privhealth.models.base import ClinicalModel, check_choice, check_float, check_int, layer_table
 from privhealth.models.features import ModelInput
+from privhealth.models.tensors import tensors as _tensors
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -112,15 +113,6 @@ def _count(module: nn.Module) -> int:
 
 
 # ====================================================================== data
-def _tensors(data: ModelInput) -> list[torch.Tensor]:
-    """Inputs then label as tensors, built once: X (float32), lengths (int64, sequences), y (float32)."""
-    out = [torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))]
-    if data.kind == "sequence":
-        if data.lengths is None:
-            raise ValueError("sequence input without lengths")
-        out.append(torch.from_numpy(np.ascontiguousarray(data.lengths, dtype=np.int64)))
-    out.append(torch.from_numpy(np.ascontiguousarray(data.y, dtype=np.float32)))
-    return out
 
 
 class TensorBatches:
