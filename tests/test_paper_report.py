@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,6 +147,8 @@ def paper_store(tmp_path_factory):
 def test_sweep_and_its_runs_are_tagged_paper(paper_store):
     _, uri, _ = paper_store
     client = MlflowClient(uri)
+    # MLflow 3 lists "model/" through the logged model "model", looked up in the global store
+    mlflow.set_tracking_uri(uri)
     exp = client.get_experiment_by_name("privhealth")
     runs = client.search_runs([exp.experiment_id], "tags.`privhealth.experiment` = 'paper'")
     kinds = sorted(r.data.tags["privhealth.kind"] for r in runs)

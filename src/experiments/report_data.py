@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.entities import Run
@@ -41,6 +42,9 @@ class Store:
         self.uri = uri
         self.experiment = experiment
         self.client = MlflowClient(tracking_uri=uri)
+        # MLflow 3 resolves a run's "model/" artifacts through the logged model "model", looked up
+        # in the *global* tracking store, whatever the client's URI ("Logged model ... not found")
+        mlflow.set_tracking_uri(uri)
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id: str | None = exp.experiment_id if exp is not None else None
         self.scratch = Path(scratch)
