@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
+from privhealth.anon.snapshots import Snapshot, SnapshotCache
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
 from privhealth.errors import ConfigError, PrivacyModelError
 
@@ -103,95 +103,6 @@ class NodeOutcome:
     loss: float | None
 
 
-class _Node:
-    """Classes of one node: representative leaf codes, sizes, lazy histograms and bottom map."""
-
-    __slots__ = ("bottom_map", "hists", "levels", "parent_key", "parent_map", "rep", "sizes")
-
-    def __init__(self, levels, rep, sizes, bottom_map=None, parent_key=None, parent_map=None, hists=None):
-        self.levels = levels  # the node
-        self.rep = rep  # leaf codes of one member per class (QIs x classes, rows contiguous)
-        self.sizes = sizes  # units per class
-        self.bottom_map = bottom_map  # class of each bottom class (distinct tuple); None until needed
-        self.parent_key = parent_key  # levels of the node it was rolled up from (no reference kept)
-        self.parent_map = parent_map  # class of each of the parent's classes
-        self.hists: dict[str, Histograms] = hists or {}
-
-    def nbytes(self) -> int:
-        """Memory held by this snapshot's arrays."""
-        arrays = [self.rep, self.sizes]
-        arrays += [a for a in (self.bottom_map, self.parent_map) if a is not None]
-        for h in self.hists.values():
-            arrays += [h.cls, h.val, h.cnt]
-        return sum(a.nbytes for a in arrays)
-
-
-class _Cache:
-    """LRU snapshots of evaluated nodes within an entry cap and a byte budget; the bottom stays.
-
-    Keys are also kept in a numpy array so the most specific usable parent of a node (the
-    cached node below it with fewest classes) is found with one vectorised comparison.
-    """
-
-    def __init__(self, bottom: _Node, max_entries: int, max_bytes: int) -> None:
-        self.max_entries, self.max_bytes = max_entries, max_bytes
-        self.bottom_key = bottom.levels
-        self.nodes: OrderedDict[tuple[int, ...], _Node] = OrderedDict({bottom.levels: bottom})
-        self.slot: dict[tuple[int, ...], int] = {bottom.levels: 0}
-        self.keys = np.zeros((max_entries + 2, len(bottom.levels)), dtype=np.int64)
-        self.n_classes = np.full(max_entries + 2, np.iinfo(np.int64).max, dtype=np.int64)
-        self.n_classes[0] = len(bottom.sizes)
-        self.free = list(range(max_entries + 1, 0, -1))
-        self.held = bottom.nbytes()
-        self.used = 1  # high-water mark: slots at or above it were never used
-
-    def __contains__(self, key: tuple[int, ...]) -> bool:
-        return key in self.nodes
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def get(self, key: tuple[int, ...] | None) -> _Node | None:
-        return self.nodes.get(key) if key is not None else None
-
-    def touch(self, key: tuple[int, ...]) -> _Node:
-        self.nodes.move_to_end(key)
-        return self.nodes[key]
-
-    def parent_of(self, levels: np.ndarray) -> _Node:
-        """The cached node below ``levels`` with fewest classes (the bottom is always below)."""
-        used = self.used
-        below = np.all(self.keys[:used] <= levels, axis=1)
-        s = int(np.argmin(np.where(below, self.n_classes[:used], np.iinfo(np.int64).max)))
-        return self.nodes[tuple(int(x) for x in self.keys[s])]
-
-    def grew(self, nd: _Node, nbytes: int) -> None:
-        """Account for arrays added to a snapshot after it was stored."""
-        if self.nodes.get(nd.levels) is nd:
-            self.held += nbytes
-            self.evict()
-
-    def put(self, nd: _Node) -> None:
-        s = self.free.pop()
-        self.used = max(self.used, s + 1)
-        self.slot[nd.levels] = s
-        self.keys[s] = nd.levels
-        self.n_classes[s] = len(nd.sizes)
-        self.nodes[nd.levels] = nd
-        self.held += nd.nbytes()
-        self.evict()
-
-    def evict(self) -> None:
-        """Drop least recently used snapshots (never the bottom, nor the newest)."""
-        while len(self.nodes) > 2 and (len(self.nodes) > self.max_entries or self.held > self.max_bytes):
-            oldest = next(k for k in self.nodes if k != self.bottom_key)
-            self.held -= self.nodes.pop(oldest).nbytes()
-            s = self.slot.pop(oldest)
-            self.keys[s] = np.iinfo(np.int64).max  # never below any node
-            self.n_classes[s] = np.iinfo(np.int64).max
-            self.free.append(s)
-
-
 class Lattice:
     """Generalization lattice of a unit table, with class computation by roll-up.
 
@@ -244,7 +155,7 @@ class Lattice:
         self.unit_bottom = fs.tuple_of_unit
         c0 = fs.n_tuples
         self.bottom_key = tuple([0] * len(self.qis))
-        self.bottom = _Node(
+        self.bottom = Snapshot(
             self.bottom_key, np.ascontiguousarray(fs.leaf.T), fs.counts, np.arange(c0), hists=dict(fs.hists)
         )
         self.tables = [
@@ -252,11 +163,11 @@ class Lattice:
         ]
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
-        self.cache = _Cache(self.bottom, _CACHE, cache_bytes)
+        self.cache = SnapshotCache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
 
     # -------------------------------------------------------------- classes
-    def node(self, levels: tuple[int, ...]) -> _Node:
+    def node(self, levels: tuple[int, ...]) -> Snapshot:
         """Classes of a node, rolled up from the cached node with fewest classes below it.
 
         Class ids are canonical — numbered by their first bottom class — whichever node they
@@ -270,7 +181,7 @@ class Lattice:
         cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
         new, nc = combine(codes, cards)
         first = first_positions(new, nc)
-        nd = _Node(
+        nd = Snapshot(
             levels,
             parent.rep[:, first],
             np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
@@ -281,7 +192,7 @@ class Lattice:
         self.cache.put(nd)
         return nd
 
-    def bottom_map(self, nd: _Node) -> np.ndarray:
+    def bottom_map(self, nd: Snapshot) -> np.ndarray:
         """Class of every bottom class (distinct tuple) at ``nd``, rolled up from the bottom when needed.
 
         Class ids are numbered by first bottom class, so grouping the bottom directly gives
@@ -294,7 +205,7 @@ class Lattice:
             self.cache.grew(nd, nd.bottom_map.nbytes)
         return nd.bottom_map
 
-    def hist(self, nd: _Node, attr: str) -> Histograms:
+    def hist(self, nd: Snapshot, attr: str) -> Histograms:
         """Sensitive histograms of a node's classes, summed from its parent's (or the bottom's)."""
         h = nd.hists.get(attr)
         if h is None:
@@ -308,7 +219,7 @@ class Lattice:
         return h
 
     # -------------------------------------------------------------- checks
-    def failing(self, nd: _Node, stop_above: int | None = None) -> tuple[np.ndarray, int, bool]:
+    def failing(self, nd: Snapshot, stop_above: int | None = None) -> tuple[np.ndarray, int, bool]:
         """Classes failing any criterion, the units in them, and whether the monotone ones alone exceed the limit.
 
         With ``stop_above`` the check stops once that many units fail (the node is then infeasible).
@@ -328,7 +239,7 @@ class Lattice:
                 break
         return fail, n_fail, mono_exceeded
 
-    def loss_of(self, levels: Sequence[int], nd: _Node, fail: np.ndarray) -> float:
+    def loss_of(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> float:
         """The metric at a node. Share-based metrics depend only on the class, so classes are
         the units; non-uniform entropy depends on each record's own value, so bottom classes are."""
         if self.metric == "nonuniform_entropy":
@@ -338,7 +249,7 @@ class Lattice:
         )
         return lossmod.loss(self.metric, g)
 
-    def generalized(self, levels: Sequence[int], nd: _Node, fail: np.ndarray) -> lossmod.GeneralizedUnits:
+    def generalized(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> lossmod.GeneralizedUnits:
         return lossmod.units_at_levels(
             self.tables, levels, self.bottom.rep, self.bottom.sizes, fail[self.bottom_map(nd)],
             self.bottom_map(nd),
