@@ -68,9 +68,9 @@ def replicate(df: pd.DataFrame, times: int) -> pd.DataFrame:
     return pd.concat([df] * times, ignore_index=True) if times > 1 else df.reset_index(drop=True)
 
 
-def timed(fn: Callable[[], Any], repeat: int = 1, warmup: bool = False) -> tuple[float, Any]:
-    """Median wall time of ``repeat`` calls (after an optional warm-up call) and the last result."""
-    if warmup:
+def timed(fn: Callable[[], Any], repeat: int = 1, warmup: bool | int = False) -> tuple[float, Any]:
+    """Median wall time of ``repeat`` calls (after ``warmup`` warm-up calls; True: one) and the last result."""
+    for _ in range(int(warmup)):
         fn()
     times, out = [], None
     for _ in range(max(1, repeat)):

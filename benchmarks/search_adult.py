@@ -14,16 +14,24 @@ the time to encode Adult ×10 into its frequency set is reported on its own.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ADULT_QI, Section, cli, load_adult, replicate, shared_data, table, verdict
+from _common import (
+    ADULT_QI,
+    Section,
+    cli,
+    load_adult,
+    replicate,
+    shared_data,
+    table,
+    timed,
+    verdict,
+)
 
 from privhealth.anon.criteria import Criterion, KAnonymity, TCloseness, bind, sensitive_of
 from privhealth.anon.frequency import FrequencySet
@@ -53,18 +61,6 @@ CONFIGS: list[tuple[str, Callable[[], list[Criterion]], float, int, tuple[float,
 ]
 
 
-def timed_median(fn: Callable[[], Any], repeat: int, warmups: int) -> tuple[float, Any]:
-    """Median wall time of ``repeat`` calls after ``warmups`` calls, and the last result."""
-    for _ in range(warmups):
-        fn()
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
-
 def exhaustive_best(df, hs, criteria: list[Criterion], limit: float) -> tuple[float, tuple[int, ...], int, float]:
     """Minimum loss over every feasible node, no pruning: (loss, node, feasible nodes, seconds)."""
     t0 = time.perf_counter()
@@ -80,8 +76,8 @@ def exhaustive_best(df, hs, criteria: list[Criterion], limit: float) -> tuple[fl
 def encode_seconds(df, hs, repeat: int, warmups: int) -> float:
     """Median time to encode the QIs of ``df`` into its frequency set (rows are the units)."""
     frame = df.reset_index(drop=True)
-    return timed_median(lambda: FrequencySet.build(frame, [hs[q] for q in hs], list(hs), {}),
-                        repeat, warmups)[0]
+    return timed(lambda: FrequencySet.build(frame, [hs[q] for q in hs], list(hs), {}),
+                 repeat, warmups)[0]
 
 
 def run(quick: bool = False) -> Section:
@@ -97,7 +93,7 @@ def run(quick: bool = False) -> Section:
         df = replicate(adult, times)
         hs = hs9 if ninth else hs8
         crit = make()
-        secs, r = timed_median(lambda df=df, hs=hs, crit=crit, limit=limit: optimal_generalization(
+        secs, r = timed(lambda df=df, hs=hs, crit=crit, limit=limit: optimal_generalization(
             df, hs, crit, suppression_limit=limit), repeat, warmups)
         times_by_name[(name, times)] = secs
         if quick and times > 1:  # keeps the smoke run short; the full run checks every row
