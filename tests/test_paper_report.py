@@ -253,3 +253,20 @@ def test_empty_store_reports_not_measured(tmp_path):
     assert all(v.startswith("not measured") for v in claims["verdict"])
     assert (tmp_path / "out" / "fig4_anonymized.csv").is_file()
     assert NOT_MEASURED in (tmp_path / "out" / "claims.md").read_text()
+
+
+def test_report_store_reads_model_artefacts_in_process(paper_store, tmp_path):
+    """The report's Store reads a run's ``model/`` files whatever the process's global tracking
+    store: MLflow 3 resolves ``model/`` through the logged model "model", looked up globally."""
+    from privhealth.experiments.artifacts import INFERENCE_TIME_CSV
+    from privhealth.experiments.report_data import Store
+
+    _, uri, _ = paper_store
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/elsewhere.db")  # e.g. a notebook's own store
+    store = Store(uri, "privhealth", tmp_path / "scratch")
+    runs = store.search("tags.`privhealth.kind` = 'run'")
+    assert len(runs) == 4
+    for r in runs:
+        assert INFERENCE_TIME_CSV in store.artifact_paths(r.info.run_id, "model")  # a listing
+        timing = store.csv(r.info.run_id, INFERENCE_TIME_CSV)
+        assert timing is not None and {"n_patients", "seconds"} <= set(timing.columns)
