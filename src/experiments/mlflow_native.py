@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -43,8 +42,6 @@ EXAMPLE_ROWS = 5
 _REQUIREMENTS = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost", "torch", "pytorch-lightning", "cloudpickle")
 
 
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
-
 
 class ClinicalPyfunc(PythonModel):
     """A fitted ``ClinicalModel`` behind MLflow's pyfunc interface: probability of the positive class.
@@ -68,8 +65,9 @@ class ClinicalPyfunc(PythonModel):
         X = frame[list(self.feature_names)].to_numpy(dtype=np.float64)
         return ModelInput(X, np.zeros(len(X), np.int8), self.feature_names, "tabular")
 
-    # no type hints: MLflow would read them as the input schema (a DataFrame, or a dict for sequences)
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # pd.DataFrame is one of the hints MLflow takes without validating or inferring a schema (a
+    # sequence model's input is a dict); no hint at all makes MLflow warn on every import.
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
         """Probabilities of the positive class, float64 of shape (n,)."""
         return np.asarray(self.model.predict_proba(self.to_input(model_input)), dtype=np.float64)
 

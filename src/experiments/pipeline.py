@@ -391,6 +391,8 @@ def system_metrics(cfg: DictConfig) -> None:
     if cfg.tracking.get("system_metrics", True):
         mlflow.set_system_metrics_sampling_interval(float(cfg.tracking.get("system_metrics_interval", 5)))
         mlflow.enable_system_metrics_logging()
+        # its start/stop INFO lines, twice per run, would drown the stage lines on the console
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
     else:
         mlflow.disable_system_metrics_logging()
 
