@@ -24,6 +24,7 @@ from privhealth.anon.criteria import (
 )
 from privhealth.anon.derive import RoleIdentifiers, default_hierarchies
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
+from privhealth.anon.loss_metrics import LossMetric, resolve_metric
 from privhealth.anon.missing import MISSING_LABEL, apply_missing_policy, remaining_limit
 from privhealth.anon.mondrian import mondrian
 from privhealth.anon.privacy import measure
@@ -111,7 +112,7 @@ class EnforcedAnonymizer:
         t: float | None = None,
         t_distance: str | None = None,
         suppression: float = 0.02,
-        metric: str = "arx_loss",
+        metric: str | LossMetric = "arx_loss",
         max_levels: Mapping[str, int] | None = None,
         quasi: Sequence[str] | None = None,
         sensitive: Sequence[str] | None = None,
@@ -134,7 +135,7 @@ class EnforcedAnonymizer:
         self.criteria = build_criteria(k, l, l_variant, c, t, t_distance)
         self.k = k
         self.suppression = float(suppression)
-        self.metric = metric
+        self.metric = resolve_metric(metric)  # chosen once: a bad name fails here, naming the valid ones
         self.max_levels = dict(max_levels) if max_levels else None
         self.quasi = list(quasi) if quasi else None
         self.sensitive = list(sensitive) if sensitive else None
