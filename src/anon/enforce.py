@@ -31,6 +31,7 @@ from privhealth.anon.privacy import measure
 from privhealth.anon.recipe import Recipe
 from privhealth.anon.release import Release, make_release
 from privhealth.anon.search import optimal_generalization
+from privhealth.anon.t_distances import TDistance
 from privhealth.anon.transforms import Generalizer, RuleSet, Step
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivacyModelError
@@ -206,15 +207,15 @@ def verify_release(
     suppression_limit: float | None = None,
 ) -> dict[str, bool]:
     """Re-measure a release independently and refuse it (PrivacyModelError) if any criterion fails."""
-    distance: dict[str, str] = {}
+    distance: dict[str, TDistance] = {}
     hierarchies: dict[str, Hierarchy] = {}
     c = None
     for crit in criteria:
         if isinstance(crit, RecursiveCL):
             c = crit.c
-        if isinstance(crit, TCloseness) and crit.distance != "kl":
+        if isinstance(crit, TCloseness) and crit.ground.emd:  # KL is always measured (t_kl)
             for a in [crit.attribute] if crit.attribute else sensitive:
-                distance[a] = crit.distance
+                distance[a] = crit.ground
                 if crit.hierarchy is not None:
                     hierarchies[a] = crit.hierarchy
     report = measure(
