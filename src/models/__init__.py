@@ -17,7 +17,7 @@ _EXPORTS = {
     "TaskConfig": "features",
     "FeaturePipeline": "features",
     "ModelInput": "features",
-    "MinMaxScaler": "features",
+    "MinMaxScaler": "scaling",
     "patient_split": "split",
     "ClinicalModel": "base",
     "LogisticRegressionModel": "tabular",
