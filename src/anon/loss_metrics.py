@@ -69,6 +69,12 @@ class LossMetric(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def __eq__(self, other: object) -> bool:  # stateless: one of a kind, however built
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
 
 class ArxLoss(LossMetric):
     """ARX's default Loss (MetricMDNMLoss, gs-factor 0.5, shifted geometric mean over QIs)."""

@@ -36,6 +36,12 @@ class TDistance(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def __eq__(self, other: object) -> bool:  # stateless: one of a kind, however built
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
 
 class EqualEMD(TDistance):
     """EMD with equal ground distance (total variation), for unordered categories."""
