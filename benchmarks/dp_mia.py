@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Section, table
 
 from privhealth.experiments.mia import MIASettings, attack_model
-from privhealth.models.base import build_model
+from privhealth.experiments.model_factory import instantiate_model
 from privhealth.models.features import ModelInput
 
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> Section:
     t0 = time.perf_counter()
     for eps in [None, *args.epsilons]:
         cfg = base if eps is None else {**base, "dp": True, "dp_epsilon": eps}
-        model = build_model(cfg).fit(train, test)
+        model = instantiate_model(cfg).fit(train, test)
         res = SimpleNamespace(model=model, train_input=train, test_input=test)
         m = attack_model(res, cfg, MIASettings(n_bootstrap=200), seed=0)  # type: ignore[arg-type]
         spent = model.privacy_spent

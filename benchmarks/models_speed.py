@@ -23,7 +23,8 @@ import torch
 import yaml
 
 from privhealth.data.schema import TableSchema
-from privhealth.models import build_model, patient_split, train_and_evaluate
+from privhealth.experiments.model_factory import instantiate_model
+from privhealth.models import patient_split, train_and_evaluate
 from privhealth.models.figures import inference_timing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models.split(","):
         cfg = yaml.safe_load((REPO / "conf" / "model" / f"{name}.yaml").read_text())
         extra = {"progress_bar": False} if "progress_bar" in cfg else {}
-        model = build_model(cfg, **extra)
+        model = instantiate_model(cfg, **extra)
         t0 = time.perf_counter()
         r = train_and_evaluate(
             model, frame, schema, folds, seed=args.seed, n_bootstrap=args.bootstrap

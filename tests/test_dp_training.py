@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from privhealth.errors import ConfigError
 from privhealth.experiments.mia import MIASettings, attack_model
-from privhealth.models.base import build_model
+from privhealth.experiments.model_factory import instantiate_model
 from privhealth.models.dp import rdp_epsilon
 from privhealth.models.features import ModelInput
 
@@ -45,7 +45,7 @@ def overfit_pair():
         cfg = {**DENSE, **extra}
         # validated on its own training patients, so the best-epoch restore keeps the most
         # memorised weights (the overfitting the test needs); DP training ignores it
-        model = build_model(cfg).fit(train, train)
+        model = instantiate_model(cfg).fit(train, train)
         res = SimpleNamespace(model=model, train_input=train, test_input=test)
         out[name] = {
             "model": model,
@@ -91,7 +91,7 @@ def test_dp_lstm_trains_with_dplstm():
     cfg = {"_target_": "privhealth.models.neural.LSTMModel", "hidden_size": 8, "num_layers": 2,
            "max_epochs": 2, "batch_size": 16, "accelerator": "cpu", "progress_bar": False,
            "dp": True, "dp_epsilon": 2.0}
-    model = build_model(cfg).fit(sequences(80, 0), sequences(40, 1))
+    model = instantiate_model(cfg).fit(sequences(80, 0), sequences(40, 1))
     p = model.predict_proba(sequences(40, 2))
     assert p.shape == (40,) and ((p >= 0) & (p <= 1)).all()
     assert type(model.net_.lstm).__name__ == "DPLSTM"
@@ -107,7 +107,7 @@ def test_diffprivlib_models_spend_their_budget(name):
     if name == "rf":
         cfg |= {"n_estimators": 10, "n_jobs": 1, "max_depth": 4}
     train = cohort(300, p=6, seed=3, flip=0.1)
-    model = build_model(cfg).fit(train, cohort(50, p=6, seed=4))
+    model = instantiate_model(cfg).fit(train, cohort(50, p=6, seed=4))
     p = model.predict_proba(cohort(100, p=6, seed=5))
     assert p.shape == (100,) and ((p >= 0) & (p <= 1)).all()
     import diffprivlib.models as dpm
@@ -121,11 +121,11 @@ def test_diffprivlib_models_spend_their_budget(name):
 
 def test_dp_is_refused_by_name_for_a_model_without_a_dp_path():
     with pytest.raises(ConfigError, match="'xgboost' has no differentially private"):
-        build_model({"_target_": "privhealth.models.tabular.XGBoostModel", "dp": True})
+        instantiate_model({"_target_": "privhealth.models.tabular.XGBoostModel", "dp": True})
     with pytest.raises(ConfigError, match="dp_epsilon"):
-        build_model({**DENSE, "dp": True, "dp_epsilon": 0})
+        instantiate_model({**DENSE, "dp": True, "dp_epsilon": 0})
     with pytest.raises(ConfigError, match="dp_accountant"):
-        build_model({**DENSE, "dp": True, "dp_accountant": "moments"})
+        instantiate_model({**DENSE, "dp": True, "dp_accountant": "moments"})
 
 
 def test_sklearn_shim_restores_only_the_missing_aliases():

@@ -12,6 +12,7 @@ from anon_tables import QIS, qi_hierarchies, random_table
 from privhealth.anon import loss
 from privhealth.anon.criteria import KAnonymity
 from privhealth.anon.hierarchy import Hierarchy
+from privhealth.anon.loss_metrics import resolve_metric
 from privhealth.anon.search import Lattice, optimal_generalization
 from privhealth.anon.units import prepare_units
 from privhealth.errors import ConfigError
@@ -61,7 +62,7 @@ def test_lower_bounds_equal_loss_without_suppression_and_bound_it_with():
     for metric in ("arx_loss", "gcp", "nonuniform_entropy"):
         exact = Lattice(units, hs, [KAnonymity(1)], 0.0, metric)
         lv = exact.all_levels()
-        lb = loss.node_lower_bounds(metric, exact.tables, lv)
+        lb = resolve_metric(metric).lower_bounds(exact.tables, lv)
         got = np.array([exact.evaluate(x).loss for x in lv])
         np.testing.assert_allclose(lb, got, rtol=1e-9, atol=1e-9)
         with_supp = Lattice(units, hs, [KAnonymity(4)], 0.3, metric)
@@ -73,9 +74,10 @@ def test_lower_bounds_equal_loss_without_suppression_and_bound_it_with():
 
 
 def test_metric_names():
-    assert loss.metric_name("loss") == "arx_loss" and loss.metric_name("ncp") == "gcp"
-    with pytest.raises(ConfigError, match="unknown loss metric 'height'"):
-        loss.metric_name("height")
+    assert resolve_metric("loss").name == "arx_loss" and resolve_metric("ncp").name == "gcp"
+    assert resolve_metric("dm") is resolve_metric("discernibility")  # chosen once: one object per metric
+    with pytest.raises(ConfigError, match="unknown loss metric 'height'.*arx_loss, gcp, discernibility"):
+        resolve_metric("height")
 
 
 def test_full_domain_utility_matches_the_search_result():

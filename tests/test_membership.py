@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from privhealth.errors import ConfigError
 from privhealth.experiments.mia import MIASettings, attack_model
-from privhealth.models.base import build_model
+from privhealth.experiments.model_factory import instantiate_model
 from privhealth.models.features import ModelInput
 from privhealth.models.membership import (
     _auc_many,
@@ -85,7 +85,7 @@ def test_bootstrap_auc_matches_sklearn_per_resample():
 def test_chance_level_when_the_model_never_saw_the_members():
     """Members and non-members both disjoint from the training data: the attack AUC's 95%
     bootstrap interval contains 0.5 and the AUC is within 0.08 of it (600 + 600 candidates)."""
-    model = build_model(LOGREG).fit(cohort(400, seed=0), cohort(100, seed=1))
+    model = instantiate_model(LOGREG).fit(cohort(400, seed=0), cohort(100, seed=1))
     fake = SimpleNamespace(model=model, train_input=cohort(600, seed=2), test_input=cohort(600, seed=3))
     m = attack_model(fake, LOGREG, MIASettings(n_bootstrap=300), seed=0)  # type: ignore[arg-type]
     assert m["mia_auc_lo"] <= 0.5 <= m["mia_auc_hi"], m
@@ -96,7 +96,7 @@ def test_chance_level_when_the_model_never_saw_the_members():
 def test_overfit_forest_is_exposed_by_both_attacks():
     """A fully grown forest memorises flipped labels: both attacks see its members."""
     train, test = cohort(200, seed=5), cohort(200, seed=6)
-    model = build_model(RF).fit(train, test)
+    model = instantiate_model(RF).fit(train, test)
     res = SimpleNamespace(model=model, train_input=train, test_input=test)
     m = attack_model(res, RF, MIASettings(shadow_models=4, n_bootstrap=50), seed=0)  # type: ignore[arg-type]
     assert m["mia_auc"] > 0.75 and m["mia_lira_auc"] > 0.75, m

@@ -10,6 +10,7 @@ from synthetic_cohort import anonymize_like, cached_cohort, make_cohort
 from privhealth.errors import ConfigError, SchemaError
 from privhealth.models.evaluation import prepare_inputs
 from privhealth.models.features import FeaturePipeline, MinMaxScaler, TaskConfig
+from privhealth.models.scaling import impute, nanmedian
 from privhealth.models.split import patient_split
 
 NEVER_FEATURES = ("icustayid", "bloc", "charttime", "name", "ssn", "mortality_90d", "died_in_hosp")
@@ -31,6 +32,17 @@ def test_minmax_is_eq1_with_constant_columns_and_clipping():
     out = sc.transform(np.array([[2.5, 5.0, 2.0], [20.0, 7.0, -1.0]]))
     np.testing.assert_allclose(out, [[0.25, 0.0, 0.5], [1.0, 0.0, 0.0]])
     assert MinMaxScaler(clip=None).fit(train).transform(np.array([[20.0, 5.0, 5.0]]))[0, 0] == 2.0
+
+
+def test_medians_from_sklearn_equal_numpy_zero_for_empty_columns_and_refuse_infinity():
+    """Medians by hand: (1, 2, 4, 10) -> 3; (3, 5, 7) -> 5; an all-NaN column -> 0 (kept, not dropped)."""
+    X = np.array([[1.0, np.nan, 3.0], [2.0, np.nan, np.nan], [10.0, np.nan, 5.0], [4.0, np.nan, 7.0]])
+    med = nanmedian(X, ["a", "b", "c"])
+    np.testing.assert_array_equal(med, [3.0, 0.0, 5.0])
+    np.testing.assert_array_equal(impute(X, med)[1], [2.0, 0.0, 5.0])
+    assert nanmedian(np.zeros((3, 0)), []).shape == (0,)
+    with pytest.raises(SchemaError, match=r"\['c'\] hold infinite values"):
+        nanmedian(np.array([[1.0, 2.0, np.inf]]), ["a", "b", "c"])
 
 
 def test_tabular_features_exclude_identifiers_time_target_and_outcomes(cohort):

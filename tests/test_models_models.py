@@ -11,7 +11,8 @@ import yaml
 from synthetic_cohort import anonymize_like, cached_cohort
 
 from privhealth.errors import ConfigError
-from privhealth.models import build_model, patient_split, retained_utility, train_and_evaluate
+from privhealth.experiments.model_factory import instantiate_model
+from privhealth.models import patient_split, retained_utility, train_and_evaluate
 from privhealth.models.features import ModelInput
 from privhealth.models.neural import DenseNet, DenseNetModel, LSTMModel
 from privhealth.models.tabular import RandomForestModel
@@ -64,7 +65,7 @@ def test_model_beats_baseline_and_is_deterministic(cohort, name):
     df, schema, folds = cohort
     runs = [
         train_and_evaluate(
-            build_model(_conf(name), **FAST[name]), df, schema, folds, seed=0, n_bootstrap=200
+            instantiate_model(_conf(name), **FAST[name]), df, schema, folds, seed=0, n_bootstrap=200
         )
         for _ in range(2)
     ]
@@ -95,7 +96,7 @@ def test_seed_changes_the_network(cohort):
 
 def test_raw_and_anonymized_runs_share_folds(cohort):
     df, schema, folds = cohort
-    model = build_model(_conf("logreg"))
+    model = instantiate_model(_conf("logreg"))
     raw = train_and_evaluate(model, df, schema, folds, seed=0, n_bootstrap=100)
     anon = train_and_evaluate(model, anonymize_like(df), schema, folds, seed=0, n_bootstrap=100)
     assert anon.n_patients["test"] == raw.n_patients["test"]  # row suppression keeps patients
@@ -119,19 +120,19 @@ def test_yaml_configs_instantiate_with_hydra_and_list_their_target():
     for name, cls in expected.items():
         model = instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
         assert type(model).__name__ == cls and model.name == name
-        assert build_model(OmegaConf.load(CONF / f"{name}.yaml")).hparams() == model.hparams()
+        assert instantiate_model(OmegaConf.load(CONF / f"{name}.yaml")).hparams() == model.hparams()
     assert instantiate(OmegaConf.load(CONF / "lstm.yaml")).num_layers == 3
 
 
 def test_unknown_or_bad_parameters_are_config_errors_naming_them():
     with pytest.raises(ConfigError, match="'hiden_size' \\(did you mean 'hidden_size'\\?\\)"):
-        build_model(_conf("lstm") | {"hiden_size": 8})
+        instantiate_model(_conf("lstm") | {"hiden_size": 8})
     with pytest.raises(ConfigError, match="n_estimators"):
-        build_model(_conf("rf") | {"n_estimators": 0})
+        instantiate_model(_conf("rf") | {"n_estimators": 0})
     with pytest.raises(ConfigError, match="dropout"):
         DenseNetModel(dropout=1.5)
     with pytest.raises(ConfigError, match="_target_"):
-        build_model({"_target_": "privhealth.models.nope.Model"})
+        instantiate_model({"_target_": "privhealth.models.nope.Model"})
 
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate

@@ -7,7 +7,8 @@ import yaml
 from test_models_models import CONF, FAST
 
 from privhealth.data.simulator import simulate_cohort
-from privhealth.models import build_model, patient_split, train_and_evaluate
+from privhealth.experiments.model_factory import instantiate_model
+from privhealth.models import patient_split, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def cohort():
 def test_model_beats_majority_baseline_on_the_simulated_cohort(cohort, name):
     ds, folds = cohort
     cfg = yaml.safe_load((CONF / f"{name}.yaml").read_text())
-    r = train_and_evaluate(build_model(cfg, **FAST[name]), ds.frame, ds.schema, folds, seed=0, n_bootstrap=300)
+    r = train_and_evaluate(instantiate_model(cfg, **FAST[name]), ds.frame, ds.schema, folds, seed=0, n_bootstrap=300)
     assert r.baseline["auroc"] == 0.5
     # the 95% bootstrap interval of the AUROC excludes the baseline's 0.5
     assert r.ci["auroc"][0] > 0.5, (name, r.metrics["auroc"], r.ci["auroc"])

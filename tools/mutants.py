@@ -47,6 +47,8 @@ TESTS: dict[str, list[str]] = {
     "src/anon/diversity.py": ["tests/test_privacy_exact.py", "tests/test_privacy_measure.py", "-k", "not pycanon"],
     "src/anon/criteria.py": ["tests/test_privacy_measure.py", "tests/test_loss.py"],
     "src/anon/loss.py": ["tests/test_loss.py"],
+    "src/anon/loss_metrics.py": ["tests/test_metric_objects.py", "tests/test_loss.py"],
+    "src/anon/t_distances.py": ["tests/test_metric_objects.py", "tests/test_privacy_exact.py"],
     "src/anon/search.py": ["tests/test_search.py"],
     "src/anon/mondrian.py": ["tests/test_mondrian.py"],
     "src/anon/attacks/linkage.py": ["tests/test_linkage_exact.py", "tests/test_attacks_linkage.py"],

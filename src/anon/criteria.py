@@ -28,9 +28,9 @@ from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.sensitive import SensitiveAttribute
+from privhealth.anon.t_distances import TDistance, resolve_distance
 from privhealth.errors import ConfigError
 
-DISTANCES = ("ordered", "equal", "hierarchical", "kl")
 _TOL = 1e-9
 
 
@@ -197,59 +197,44 @@ class TCloseness(Criterion):
 
     ``distance``: ``ordered`` (EMD, ordered domain; numeric attributes or an explicit order),
     ``equal`` (EMD with equal ground distance), ``hierarchical`` (EMD over ``hierarchy``) or
-    ``kl`` (the paper's KL divergence D(P_G || P_D), nats).
+    ``kl`` (the paper's KL divergence D(P_G || P_D), nats); a name, resolved once to its
+    ``TDistance`` object (``t_distances``), which is what the field then holds.
     """
 
     t: float
-    distance: str = "ordered"
+    distance: str | TDistance = "ordered"
     attribute: str | None = None
     hierarchy: Hierarchy | None = None
     order: Sequence[Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.distance not in DISTANCES:
-            raise ConfigError(
-                f"t-closeness: unknown distance '{self.distance}' (expected one of "
-                f"{', '.join(DISTANCES)})"
-            )
+        dist = resolve_distance(self.distance)
+        object.__setattr__(self, "distance", dist)
         number = isinstance(self.t, int | float) and not isinstance(self.t, bool)
-        upper = math.inf if self.distance == "kl" else 1.0  # KL is not bounded by 1
-        if not number or not 0 <= self.t <= upper:
+        if not number or not 0 <= self.t <= dist.t_max:
             raise ConfigError(
-                f"t-closeness: t must be in [0, {upper:g}] for {self.distance} distance, got {self.t!r}"
+                f"t-closeness: t must be in [0, {dist.t_max:g}] for {dist.name} distance, got {self.t!r}"
             )
-        if self.distance == "hierarchical" and self.hierarchy is None:
-            raise ConfigError("t-closeness with hierarchical distance needs a hierarchy")
+        if dist.needs_hierarchy and self.hierarchy is None:
+            raise ConfigError(f"t-closeness with {dist.name} distance needs a hierarchy")
+
+    @property
+    def ground(self) -> TDistance:
+        """The distance object (``distance`` after ``__post_init__``), typed."""
+        assert isinstance(self.distance, TDistance)
+        return self.distance
 
     def monotone(self, suppression: bool) -> bool:
         return not suppression
 
     def values(self, sizes, hist, attr):  # type: ignore[override]
-        return distance_values(self.distance, hist, attr)
+        return self.ground.values(hist, attr)
 
     def passes(self, sizes, hist, attr):  # type: ignore[override]
         return self.values(sizes, hist, attr) <= self.t + _TOL
 
     def label(self) -> str:
-        return f"t-closeness (t={self.t:g}, {self.distance} distance){_where(self)}"
-
-
-def distance_values(distance: str, hist: Histograms, attr: SensitiveAttribute) -> np.ndarray:
-    """Distance of each class's distribution to the attribute's reference distribution."""
-    if distance == "equal":
-        return diversity.emd_equal(hist, attr.q)
-    if distance == "kl":
-        return diversity.kl(hist, attr.q)
-    if distance == "ordered":
-        if not attr.ordered:
-            raise ConfigError(
-                f"ordered EMD on '{attr.name}' needs a numeric attribute, an ordered categorical "
-                f"or an explicit order; use distance='equal' or 'hierarchical' for categories"
-            )
-        return diversity.emd_ordered(hist, attr.q)
-    if distance == "hierarchical":
-        return diversity.emd_hierarchical(hist, attr.q, attr.level_codes())
-    raise ConfigError(f"unknown distance '{distance}' (expected one of {', '.join(DISTANCES)})")
+        return f"t-closeness (t={self.t:g}, {self.ground.name} distance){_where(self)}"
 
 
 def bind(criteria: Sequence[Criterion], sensitive: Sequence[str]) -> list[Criterion]:

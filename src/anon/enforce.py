@@ -24,12 +24,14 @@ from privhealth.anon.criteria import (
 )
 from privhealth.anon.derive import RoleIdentifiers, default_hierarchies
 from privhealth.anon.hierarchy import Hierarchy, build_hierarchy
+from privhealth.anon.loss_metrics import LossMetric, resolve_metric
 from privhealth.anon.missing import MISSING_LABEL, apply_missing_policy, remaining_limit
 from privhealth.anon.mondrian import mondrian
 from privhealth.anon.privacy import measure
 from privhealth.anon.recipe import Recipe
 from privhealth.anon.release import Release, make_release
 from privhealth.anon.search import optimal_generalization
+from privhealth.anon.t_distances import TDistance
 from privhealth.anon.transforms import Generalizer, RuleSet, Step
 from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivacyModelError
@@ -111,7 +113,7 @@ class EnforcedAnonymizer:
         t: float | None = None,
         t_distance: str | None = None,
         suppression: float = 0.02,
-        metric: str = "arx_loss",
+        metric: str | LossMetric = "arx_loss",
         max_levels: Mapping[str, int] | None = None,
         quasi: Sequence[str] | None = None,
         sensitive: Sequence[str] | None = None,
@@ -134,7 +136,7 @@ class EnforcedAnonymizer:
         self.criteria = build_criteria(k, l, l_variant, c, t, t_distance)
         self.k = k
         self.suppression = float(suppression)
-        self.metric = metric
+        self.metric = resolve_metric(metric)  # chosen once: a bad name fails here, naming the valid ones
         self.max_levels = dict(max_levels) if max_levels else None
         self.quasi = list(quasi) if quasi else None
         self.sensitive = list(sensitive) if sensitive else None
@@ -205,15 +207,15 @@ def verify_release(
     suppression_limit: float | None = None,
 ) -> dict[str, bool]:
     """Re-measure a release independently and refuse it (PrivacyModelError) if any criterion fails."""
-    distance: dict[str, str] = {}
+    distance: dict[str, TDistance] = {}
     hierarchies: dict[str, Hierarchy] = {}
     c = None
     for crit in criteria:
         if isinstance(crit, RecursiveCL):
             c = crit.c
-        if isinstance(crit, TCloseness) and crit.distance != "kl":
+        if isinstance(crit, TCloseness) and crit.ground.emd:  # KL is always measured (t_kl)
             for a in [crit.attribute] if crit.attribute else sensitive:
-                distance[a] = crit.distance
+                distance[a] = crit.ground
                 if crit.hierarchy is not None:
                     hierarchies[a] = crit.hierarchy
     report = measure(

@@ -26,6 +26,9 @@ Metrics (n = records or entities, suppressed ones included; d = number of QIs):
 - ``nonuniform_entropy`` (Gionis & Tassa 2009; ARX ``MetricMDNUEntropy``): sum over records
   and attributes of ``-log2(f(v) / f(g))`` with f counted in the input, g the released value
   (suppressed: g = ``*``, f(g) = n). Bits.
+
+The metrics as objects chosen once from a name (what the search and the anonymizer use),
+with the search's lower bounds per metric, are in ``loss_metrics``.
 """
 
 from __future__ import annotations
@@ -39,21 +42,6 @@ import pandas as pd
 from privhealth.anon.classes import combine
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.errors import ConfigError
-
-METRICS = ("arx_loss", "gcp", "discernibility", "nonuniform_entropy")
-_ALIASES = {"loss": "arx_loss", "arx": "arx_loss", "ncp": "gcp", "dm": "discernibility",
-            "entropy": "nonuniform_entropy"}
-
-
-def metric_name(name: str) -> str:
-    """Canonical metric name; ConfigError for an unknown one."""
-    key = _ALIASES.get(name, name)
-    if key not in METRICS:
-        raise ConfigError(
-            f"unknown loss metric '{name}' (expected one of {', '.join(METRICS)}; "
-            f"aliases {', '.join(_ALIASES)})"
-        )
-    return key
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,7 +93,7 @@ def arx_loss_parts(g: GeneralizedUnits) -> np.ndarray:
     out = []
     for leaves, size in zip(g.leaves, g.domain_sizes, strict=True):
         w = np.where(g.suppressed, float(size), leaves.astype(np.float64))
-        out.append(_normalise(_wsum(g.counts, w) / size, n, size))
+        out.append(normalise(_wsum(g.counts, w) / size, n, size))
     return np.asarray(out)
 
 
@@ -114,7 +102,8 @@ def _wsum(w: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum(w * x))
 
 
-def _normalise(total: float, n: float, size: int) -> float:
+def normalise(total: float, n: float, size: int) -> float:
+    """ARX's normalisation of a domain-share sum: (S - n/|dom|) / (n - n/|dom|), at least 0."""
     lo = n / size
     if n <= 0 or n - lo <= 0:
         return 0.0
@@ -175,18 +164,6 @@ def nonuniform_entropy(g: GeneralizedUnits) -> float:
     return total
 
 
-def loss(metric: str, g: GeneralizedUnits) -> float:
-    """Value of one metric (canonical or alias name) for a release."""
-    metric = metric_name(metric)
-    if metric == "arx_loss":
-        return arx_loss(g)
-    if metric == "gcp":
-        return gcp(g)
-    if metric == "discernibility":
-        return discernibility(class_sizes(g), int(round(g.counts[g.suppressed].sum())), g.n)
-    return nonuniform_entropy(g)
-
-
 def utility(g: GeneralizedUnits, k: int = 1) -> UtilityReport:
     """All metrics for a release (``k`` only scales C_avg)."""
     sizes = class_sizes(g)
@@ -238,44 +215,6 @@ class LevelTables:
                 shares.append((leaves[-1] - 1) / (h.size - 1) if h.size > 1 else np.zeros(h.size))
             cover.append(np.bincount(codes, weights=freq)[codes])
         return cls(h, freq, tuple(leaves), tuple(shares), tuple(cover))
-
-    def level_totals(self, metric: str) -> np.ndarray:
-        """Per level, the metric's sum over all records as if none were suppressed."""
-        out = []
-        n = self.freq.sum()
-        for lev in range(self.hierarchy.height):
-            if metric == "arx_loss":
-                out.append(_normalise(float(self.freq @ self.leaves[lev]) / self.hierarchy.size,
-                                      n, self.hierarchy.size))
-            elif metric == "gcp":
-                out.append(float(self.freq @ self.gcp[lev]) / n if n else 0.0)
-            elif metric == "nonuniform_entropy":
-                f = self.freq > 0
-                out.append(float(self.freq[f] @ np.log2(self.cover[lev][f] / self.freq[f])))
-            else:
-                raise ConfigError(f"metric '{metric}' has no per-level bound")
-        return np.asarray(out)
-
-
-def node_lower_bounds(metric: str, tables: Sequence[LevelTables], levels: np.ndarray) -> np.ndarray | None:
-    """Loss of every lattice node without suppression — a lower bound on its loss with it.
-
-    Suppressed records count as fully generalized in every metric, so suppression can only
-    add loss; and generalizing further never lowers the value, so the bound is monotone
-    along the lattice. ``levels`` is (nodes x QIs). None for discernibility (it needs the
-    classes; the search bounds it per node instead).
-    """
-    metric = metric_name(metric)
-    if metric == "discernibility":
-        return None
-    per = np.stack(
-        [t.level_totals(metric)[levels[:, j]] for j, t in enumerate(tables)], axis=1
-    )
-    if metric == "arx_loss":
-        return np.exp(np.mean(np.log1p(per), axis=1)) - 1.0
-    if metric == "gcp":
-        return per.mean(axis=1)
-    return per.sum(axis=1)
 
 
 def units_at_levels(

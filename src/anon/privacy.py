@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,6 @@ import pandas as pd
 from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms, combine, factorize, first_positions
 from privhealth.anon.criteria import (
-    DISTANCES,
     Criterion,
     DistinctL,
     EntropyL,
@@ -31,13 +30,14 @@ from privhealth.anon.criteria import (
     RecursiveCL,
     TCloseness,
     bind,
-    distance_values,
 )
 from privhealth.anon.hierarchy import ROOT, Hierarchy
+from privhealth.anon.t_distances import TDistance, default_distance, resolve_emd
 from privhealth.anon.units import prepare_units
 from privhealth.errors import ConfigError
 
 SuppressedMode = Literal["exclude", "class"]
+Distances: TypeAlias = str | TDistance | Mapping[str, str | TDistance] | None  # per attribute, or one for all
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,9 @@ class PrivacyReport:
                 raise ConfigError(f"{crit.label()}: measure with c={crit.c:g} to check it")
             return a.l_recursive >= crit.l
         if isinstance(crit, TCloseness):
-            if crit.distance == "kl":
+            if not crit.ground.emd:  # KL: always measured, as t_kl
                 return a.t_kl <= crit.t + 1e-9
-            if crit.distance != a.distance:
+            if crit.ground.name != a.distance:
                 raise ConfigError(
                     f"{crit.label()}: '{a.attribute}' was measured with {a.distance} distance"
                 )
@@ -173,7 +173,7 @@ def measure(
     *,
     entity: str | None = None,
     c: float | None = None,
-    distance: str | Mapping[str, str] | None = None,
+    distance: Distances = None,
     hierarchies: Mapping[str, Hierarchy] | None = None,
     order: Mapping[str, Sequence[Any]] | None = None,
     reference: pd.DataFrame | None = None,
@@ -219,7 +219,7 @@ def measure(
         hist = Histograms.build(ids, nc, enc.codes[keep], enc.m)
         ld, le = diversity.distinct(hist), diversity.entropy_l(hist)
         lr = diversity.recursive_l(hist, c) if c is not None else None
-        emd = distance_values(dist[s], hist, enc)
+        emd = dist[s].values(hist, enc)
         kl = diversity.kl(hist, enc.q)
         attrs[s] = AttributeReport(
             s,
@@ -227,7 +227,7 @@ def measure(
             float(le.min()) if nc else math.nan,
             (int(lr.min()) if nc else 0) if lr is not None else None,
             float(emd.max()) if nc else math.nan,
-            dist[s],
+            dist[s].name,
             float(kl.max()) if nc else math.nan,
         )
         per.update({f"{s}.l_distinct": ld, f"{s}.l_entropy": le, f"{s}.t_emd": emd, f"{s}.t_kl": kl})
@@ -271,19 +271,12 @@ def measure(
     )
 
 
-def _distances(distance: str | Mapping[str, str] | None, sensitive: Sequence[str], units: Any) -> dict[str, str]:
+def _distances(distance: Distances, sensitive: Sequence[str], units: Any) -> dict[str, TDistance]:
+    """The EMD of each sensitive attribute, chosen once: as given, else the attribute's default."""
     out = {}
     for s in sensitive:
         d = distance.get(s) if isinstance(distance, Mapping) else distance
-        if d is None:
-            enc = units.sensitive[s]
-            d = "hierarchical" if enc.hierarchy is not None else ("ordered" if enc.ordered else "equal")
-        if d not in DISTANCES or d == "kl":
-            raise ConfigError(
-                f"unknown EMD distance '{d}' for '{s}' (expected ordered, equal or hierarchical; "
-                f"KL is always reported as t_kl)"
-            )
-        out[s] = d
+        out[s] = default_distance(units.sensitive[s]) if d is None else resolve_emd(d, s)
     if isinstance(distance, Mapping):
         extra = [a for a in distance if a not in sensitive]
         if extra:

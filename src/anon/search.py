@@ -41,6 +41,7 @@ from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
+from privhealth.anon.loss_metrics import LossMetric, resolve_metric
 from privhealth.anon.snapshots import Snapshot, SnapshotCache
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
 from privhealth.errors import ConfigError, PrivacyModelError
@@ -116,7 +117,7 @@ class Lattice:
         hierarchies: Mapping[str, Hierarchy],
         criteria: Sequence[Criterion],
         suppression_limit: float,
-        metric: str,
+        metric: str | LossMetric,
         max_levels: Mapping[str, int] | None = None,
         cache_bytes: int = CACHE_BYTES,
     ) -> None:
@@ -124,7 +125,7 @@ class Lattice:
         self.cache_bytes = cache_bytes
         self.qis = list(hierarchies)
         self.hier = [hierarchies[q] for q in self.qis]
-        self.metric = lossmod.metric_name(metric)
+        self.metric = resolve_metric(metric)
         self.limit = suppression_limit
         self.max_supp = int(math.floor(suppression_limit * units.n + 1e-9))
         supp = suppression_limit > 0
@@ -242,12 +243,12 @@ class Lattice:
     def loss_of(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> float:
         """The metric at a node. Share-based metrics depend only on the class, so classes are
         the units; non-uniform entropy depends on each record's own value, so bottom classes are."""
-        if self.metric == "nonuniform_entropy":
-            return lossmod.loss(self.metric, self.generalized(levels, nd, fail))
+        if self.metric.needs_own_values:
+            return self.metric.value(self.generalized(levels, nd, fail))
         g = lossmod.units_at_levels(
             self.tables, levels, nd.rep, nd.sizes, fail, np.arange(len(nd.sizes)), own=False
         )
-        return lossmod.loss(self.metric, g)
+        return self.metric.value(g)
 
     def generalized(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> lossmod.GeneralizedUnits:
         return lossmod.units_at_levels(
@@ -286,7 +287,7 @@ def optimal_generalization(
     sensitive: Sequence[str] = (),
     entity: str | None = None,
     suppression_limit: float = 0.0,
-    metric: str = "arx_loss",
+    metric: str | LossMetric = "arx_loss",
     max_levels: Mapping[str, int] | None = None,
     cache_bytes: int = CACHE_BYTES,
 ) -> SearchResult:
@@ -328,7 +329,7 @@ class _Search:
         self.lat = lat
         self.lv = lat.all_levels()
         self.n_nodes = len(self.lv)
-        lb = lossmod.node_lower_bounds(lat.metric, lat.tables, self.lv)
+        lb = lat.metric.lower_bounds(lat.tables, self.lv)
         self.stop_on_bound = lb is not None  # bound known up front: visiting in bound order
         self.known_lb = np.zeros(self.n_nodes) if lb is None else lb.copy()
         self.order = np.lexsort((np.arange(self.n_nodes), self.lv.sum(axis=1), self.known_lb))
@@ -373,8 +374,8 @@ class _Search:
         if self.has_mono:
             up = self.up_set(i)
             self.mono_ok[up] = True
-        if lat.metric == "discernibility":  # bound needing the classes, passed on to successors
-            dm = float(np.sum(nd.sizes.astype(np.float64) ** 2))
+        if lat.metric.bound_from_classes:  # bound needing the classes, passed on to successors
+            dm = lat.metric.class_bound(nd.sizes)
             up = self.up_set(i) if up is None else up
             self.known_lb[up] = np.maximum(self.known_lb[up], dm)
         if n_fail > lat.max_supp:
@@ -458,7 +459,7 @@ def _result(
         levels=dict(zip(lat.qis, levels, strict=True)),
         release=release,
         loss=float(value),
-        metric=lat.metric,
+        metric=lat.metric.name,
         utility=util,
         n_units=units.n,
         n_suppressed=int(unit_supp.sum()),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from privhealth.errors import ConfigError
-from privhealth.models.base import build_model
+from privhealth.experiments.model_factory import instantiate_model
 from privhealth.models.evaluation import TaskResult
 from privhealth.models.features import ModelInput
 from privhealth.models.membership import (
@@ -129,7 +129,7 @@ def attack_model(
         inside = shadow_assignment(len(pool), k, seed)
         phi = np.empty((k, len(pool)))
         for j in range(k):  # one model fit per shadow: the loop is over models, not rows
-            shadow = build_model(mcfg)
+            shadow = instantiate_model(mcfg)
             idx_in, idx_out = np.flatnonzero(inside[j]), np.flatnonzero(~inside[j])
             shadow.fit(subset(pool, idx_in), subset(pool, idx_out), seed=seed + 1 + j)
             phi[j] = logit_confidence(shadow.predict_proba(pool), pool.y)

@@ -47,6 +47,7 @@ from privhealth.experiments.cache import (
 )
 from privhealth.experiments.ceiling import ceiling_metrics
 from privhealth.experiments.mlflow_native import log_clinical_model, log_datasets
+from privhealth.experiments.model_factory import instantiate_model
 from privhealth.experiments.progress import StageTimer, bar
 from privhealth.experiments.protocol import (
     DELTA_PREFIX,
@@ -67,7 +68,6 @@ from privhealth.experiments.tracking import (
     safe_params,
     start_run,
 )
-from privhealth.models.base import build_model
 from privhealth.models.crossval import cross_validate
 from privhealth.models.evaluation import TaskResult
 from privhealth.models.paired import paired_deltas
@@ -231,7 +231,7 @@ def train_one(
     train_raw = bool(ev.get("train_raw", True))
     identity = train_raw and release.method == NoAnonymization.name  # anon=none: the release is the raw data
     by_protocol = {} if identity else {
-        proto: cross_validate(build_model(mcfg), frames_for(proto, plan, release, fold_release), release.schema, **fixed)
+        proto: cross_validate(instantiate_model(mcfg), frames_for(proto, plan, release, fold_release), release.schema, **fixed)
         for proto in plan.settings.protocols
     }
     raw = None
@@ -244,7 +244,7 @@ def train_one(
         dataset = plan.dataset
 
         def fit_raw() -> TaskResult:
-            return cross_validate(build_model(mcfg), dataset.frame, dataset.schema, **fixed)
+            return cross_validate(instantiate_model(mcfg), dataset.frame, dataset.schema, **fixed)
 
         raw, _ = results.get_or_compute(key, fit_raw)
         # a cached raw result has no fitted model: refit once (same seed) to attack it, then cached
@@ -281,7 +281,7 @@ def validate_job(cfg: DictConfig) -> tuple[dict[str, dict[str, Any]], Any]:
     check_settings(cfg)
     models = models_of(cfg)
     for mcfg in models.values():
-        build_model(mcfg)
+        instantiate_model(mcfg)
     Settings.from_cfg(cfg.evaluation)
     return models, make_anonymizer(cfg)
 

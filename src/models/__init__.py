@@ -1,7 +1,8 @@
 """Prediction models, features and evaluation. Knows nothing of anonymization, MLflow or Hydra.
 
 The experiments layer calls, in order: ``patient_split`` (on the raw frame),
-``build_model`` (or Hydra's ``instantiate`` on ``conf/model/*.yaml``),
+a model (built by ``privhealth.experiments.model_factory`` with Hydra's ``instantiate`` on
+``conf/model/*.yaml``),
 ``train_and_evaluate`` (raw frame, then anonymized frame, same folds) and
 ``retained_utility``. Names are imported lazily so that ``privhealth.models.split`` does
 not pull in torch.
@@ -16,10 +17,9 @@ _EXPORTS = {
     "TaskConfig": "features",
     "FeaturePipeline": "features",
     "ModelInput": "features",
-    "MinMaxScaler": "features",
+    "MinMaxScaler": "scaling",
     "patient_split": "split",
     "ClinicalModel": "base",
-    "build_model": "base",
     "LogisticRegressionModel": "tabular",
     "RandomForestModel": "tabular",
     "XGBoostModel": "tabular",

@@ -1,7 +1,8 @@
 """The one interface every prediction model implements, and config helpers shared by them.
 
-A model is built from a Hydra-style mapping (``_target_`` plus hyper-parameters, see
-``conf/model/``), fitted on a training and a validation ``ModelInput`` and returns the
+A model is built by the experiments layer with Hydra's ``instantiate`` on its
+``conf/model/*.yaml`` mapping (``_target_`` plus hyper-parameters;
+``privhealth.experiments.model_factory``), fitted on a training and a validation ``ModelInput`` and returns the
 positive-class probability per patient. It exposes what the experiments layer logs:
 ``hparams()``, ``history`` (one dict per epoch or boosting round), ``n_parameters`` and
 ``summary()``. Unknown or out-of-range hyper-parameters raise ``ConfigError`` naming them.
@@ -9,10 +10,9 @@ positive-class probability per patient. It exposes what the experiments layer lo
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 __all__ = ["ClinicalModel", "check_choice", "check_float", "check_int", "layer_table"]
@@ -124,36 +124,6 @@ class ClinicalModel(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._hparams.items())
         return f"{type(self).__name__}({args})"
-
-
-def build_model(cfg: Mapping[str, Any], **overrides: Any) -> ClinicalModel:
-    """Instantiate a model from a ``conf/model/*.yaml`` mapping without Hydra.
-
-    ``_target_`` names the class; the other keys (and ``overrides``, e.g. ``logger=``)
-    are its hyper-parameters. Errors are ``ConfigError`` naming the target or parameter.
-    """
-    target = cfg.get("_target_")
-    if not target or not isinstance(target, str):
-        raise ConfigError("model config lacks '_target_' (the model class to build)")
-    module_name, _, attr = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError):
-        raise ConfigError(f"model config: cannot import _target_ '{target}'") from None
-    if not (isinstance(cls, type) and issubclass(cls, ClinicalModel)):
-        raise ConfigError(f"model config: _target_ '{target}' is not a ClinicalModel")
-    kwargs = {str(k): _plain(v) for k, v in cfg.items() if not str(k).startswith("_")}
-    kwargs.update(overrides)
-    return cls(**kwargs)
-
-
-def _plain(value: Any) -> Any:
-    """OmegaConf lists/dicts (or any sequence/mapping) as plain Python containers."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_plain(v) for v in value]
-    return value
 
 
 def layer_table(

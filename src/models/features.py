@@ -32,6 +32,7 @@ from privhealth.data.schema import Kind, Role, TableSchema
 from privhealth.errors import ConfigError, SchemaError
 from privhealth.models import readers
 from privhealth.models.readers import numeric_like, to_float
+from privhealth.models.scaling import MinMaxScaler, impute, nanmedian
 
 InputKind = Literal["tabular", "sequence"]
 
@@ -144,38 +145,6 @@ class ModelInput:
         idx = np.arange(n) % len(self)
         lengths = None if self.lengths is None else self.lengths[idx]
         return ModelInput(self.X[idx], self.y[idx], self.feature_names, self.kind, lengths)
-
-
-class MinMaxScaler:
-    """The paper's Eq. 1, x' = (x − min)/(max − min), fitted on training rows only.
-
-    Constant (or all-missing) training columns map to 0; with ``clip`` set, values outside
-    the training range are clipped (default to [0, 1], i.e. winsorized at the training
-    extremes, so a test outlier cannot push a network far outside what it was trained on).
-    """
-
-    def __init__(self, clip: tuple[float, float] | None = (0.0, 1.0)) -> None:
-        self.clip = clip
-        self.min_: np.ndarray | None = None
-        self.max_: np.ndarray | None = None
-
-    def fit(self, X: np.ndarray) -> MinMaxScaler:
-        X = np.asarray(X, dtype=np.float64)
-        empty = np.isnan(X).all(axis=0) if len(X) else np.ones(X.shape[1], dtype=bool)
-        safe = np.where(empty, 0.0, X) if len(X) else np.zeros((1, X.shape[1]))
-        self.min_ = np.nanmin(safe, axis=0)
-        self.max_ = np.nanmax(safe, axis=0)
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        if self.min_ is None or self.max_ is None:
-            raise RuntimeError("MinMaxScaler.transform called before fit")
-        span = self.max_ - self.min_
-        scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
-        out = (np.asarray(X, dtype=np.float64) - self.min_) * scale
-        if self.clip is not None:
-            np.clip(out, self.clip[0], self.clip[1], out=out)
-        return out
 
 
 def _patient_codes(ids: pd.Series, index: pd.Index) -> np.ndarray:
@@ -292,12 +261,12 @@ class FeaturePipeline:
 
         tab, names = self._tabular_raw(win)
         self.tabular_names = tuple(names)
-        self._tab_median = _nanmedian(tab)
-        self._tab_scaler = MinMaxScaler(self.task.clip).fit(_impute(tab, self._tab_median))
+        self._tab_median = nanmedian(tab, names)
+        self._tab_scaler = MinMaxScaler(self.task.clip).fit(impute(tab, self._tab_median))
 
         seq = self._sequence_rows(win)
-        self._seq_median = _nanmedian(seq)
-        self._seq_scaler = MinMaxScaler(self.task.clip).fit(_impute(seq, self._seq_median))
+        self._seq_median = nanmedian(seq, self.numeric_tv)
+        self._seq_scaler = MinMaxScaler(self.task.clip).fit(impute(seq, self._seq_median))
         static_names = [n for n in names if self._is_static_feature(n)]
         self.sequence_names = tuple(self.numeric_tv) + tuple(static_names)
         self.fitted = True
@@ -316,10 +285,10 @@ class FeaturePipeline:
             )
         win = self._window(frame)
         tab_raw, names = self._tabular_raw(win)
-        tab = self._tab_scaler.transform(_impute(tab_raw, self._tab_median))
+        tab = self._tab_scaler.transform(impute(tab_raw, self._tab_median))
         if kind == "tabular":
             return ModelInput(tab.astype(np.float32), win.y, tuple(names), "tabular")
-        seq = self._seq_scaler.transform(_impute(self._sequence_rows(win), self._seq_median))
+        seq = self._seq_scaler.transform(impute(self._sequence_rows(win), self._seq_median))
         static_mask = np.array([self._is_static_feature(n) for n in names], dtype=bool)
         static = tab[:, static_mask]
         T, k = self.task.window_blocs, len(self.numeric_tv)
@@ -482,16 +451,3 @@ def _last_text(s: pd.Series, codes: np.ndarray, n: int) -> pd.Series:
     text = s.astype("str").where(s.notna())
     last = text.groupby(codes, sort=True).last()
     return last.reindex(pd.RangeIndex(n))
-
-
-def _nanmedian(X: np.ndarray) -> np.ndarray:
-    """Column medians ignoring NaN; 0 for columns with no value."""
-    if X.shape[0] == 0:
-        return np.zeros(X.shape[1])
-    empty = np.isnan(X).all(axis=0)
-    med = np.nanmedian(np.where(empty, 0.0, X), axis=0)
-    return np.where(empty, 0.0, med)
-
-
-def _impute(X: np.ndarray, median: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(X), median, X)

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privhealth.anon.attacks.candidates import Candidates
 from privhealth.anon.attacks.common import share
-from privhealth.anon.attacks.matching import Candidates
 
 
 @dataclass

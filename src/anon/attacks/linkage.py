@@ -34,11 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from privhealth.anon.attacks.candidates import Candidates
 from privhealth.anon.attacks.common import (
     Alignment,
     date_text,
@@ -58,9 +59,6 @@ from privhealth.anon.labels import (
 from privhealth.anon.transforms import RESTRICTED_ZIP3
 from privhealth.data.population import GROUND_TRUTH
 from privhealth.errors import ConfigError
-
-if TYPE_CHECKING:
-    from privhealth.anon.attacks.matching import Candidates
 
 # Register field → how its values are compared with the release column of the same name
 # (text and digits fields also through masked fragments: see ``fragments``).

@@ -8,28 +8,17 @@ them, the reference the tests compare against).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from privhealth.anon.attacks.candidates import Candidates
 from privhealth.anon.attacks.linkage import DAYS_PER_YEAR, LinkPlan, has_zero_zip3, render
 from privhealth.errors import ConfigError
 
 
 # ---------------------------------------------------------------------- matching
-@dataclass
-class Candidates:
-    """Who matches whom: per register row and per released patient (arrays, never values)."""
-
-    v_count: np.ndarray  # compatible released patients per register row
-    v_last: np.ndarray  # one compatible patient per row (the only one where v_count == 1)
-    p_count: np.ndarray  # compatible register rows per released patient
-    v_true: np.ndarray  # the row's own patient is among its candidates (scoring only)
-    hists: dict[str, np.ndarray] = field(default_factory=dict)  # attribute → (rows, values)
-    attempted: np.ndarray | None = None  # rows with at least one usable field
-
-
 def match(
     plan: LinkPlan,
     register: pd.DataFrame,

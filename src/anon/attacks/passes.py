@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from privhealth.anon.attacks.candidates import Candidates
 from privhealth.anon.attacks.linkage import FieldPlan, LinkPlan
-from privhealth.anon.attacks.matching import Candidates, match, prerender
+from privhealth.anon.attacks.matching import match, prerender
 from privhealth.errors import ConfigError
 
 PASS_MODES = ("leave_one_out", "single")
