@@ -157,3 +157,15 @@ def test_adult_optima_are_unchanged(shared_data, model, limit, times):
     assert r.loss == pytest.approx(loss, abs=1e-11)
     assert (r.n_suppressed, r.suppressed_rows, r.n_classes, r.nodes_checked) == (supp, supp, classes, nodes)
     assert len(r.release) == len(df) - supp
+
+
+def test_arrow_string_columns_take_the_index_in_path_with_the_same_codes():
+    """Arrow-backed string columns (several chunks, as after a concat) are looked up with one
+    hashed ``index_in``: same leaf codes as ``Hierarchy.encode``; a missing value still names itself."""
+    df = random_table(3, n=40)
+    h = qi_hierarchies(df)["zip"]
+    col = pd.concat([df["zip"].astype("str")] * 3, ignore_index=True)
+    assert col.array.__arrow_array__().num_chunks == 3
+    assert np.array_equal(encode_leaves(col, h), h.encode(col))
+    with pytest.raises(HierarchyError, match="1 missing value"):
+        encode_leaves(col.where(col.index != 5), h)

