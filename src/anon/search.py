@@ -16,11 +16,15 @@ Pruning, each sound by construction:
 2. *Predictive tagging*: a node failing the criteria that are monotone under the chosen
    suppression setting (k-anonymity and distinct-l always; entropy-l, recursive (c,l) and
    t-closeness only with a zero suppression limit — see ``criteria``) proves all its
-   predecessors infeasible; a node passing them proves all successors pass them. Criteria
-   that are not monotone under suppression are never used for tagging.
-3. *Binary search on paths* (Flash): before checking a node whose monotone status is
-   unknown, the search walks a path up to the top (cheapest bound first) and binary-searches
-   it for the lowest node passing the monotone criteria; each failure tags a whole down-set.
+   predecessors infeasible; a node passing them proves all successors pass them.
+   t-closeness with suppression is not monotone, but it *bounds* the suppression below a
+   node: by convexity of the distances, a class at distance d > t needs a share
+   (d - t) / (dmax - t) of it suppressed in any split (``suppression_bounds``); when a node's
+   classes need more than the limit in total, its whole down-set is tagged infeasible.
+3. *Binary search on paths* (Flash): before checking a node whose status is unknown (or
+   whenever suppression bounds apply), the search walks a path up to the top (cheapest bound
+   first) and binary-searches it for the lowest node that does not prove its down-set
+   infeasible; each such proof tags a whole down-set.
 4. *Roll-up*: a node's classes are computed from the cached node with fewest classes that it
    generalizes (classes there are merged, histograms summed), never from the rows again.
 """
@@ -32,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -112,6 +116,16 @@ class NodeOutcome:
     feasible: bool
     n_failing: int
     loss: float | None
+
+
+class Verdict(NamedTuple):
+    """A node checked against the criteria: its failing classes and what it proves."""
+
+    fail: np.ndarray  # per class, whether it fails a criterion (is suppressed)
+    n_fail: int  # units in failing classes
+    mono_exceeded: bool  # the monotone criteria alone fail more units than the limit
+    down_infeasible: bool  # this node and every node below it are infeasible
+    bound: float  # units that this node and every node below it suppress at least
 
 
 class Lattice:
@@ -230,25 +244,32 @@ class Lattice:
         return h
 
     # -------------------------------------------------------------- checks
-    def failing(self, nd: Snapshot, stop_above: int | None = None) -> tuple[np.ndarray, int, bool]:
-        """Classes failing any criterion, the units in them, and whether the monotone ones alone exceed the limit.
+    def failing(self, nd: Snapshot, stop_above: int | None = None) -> Verdict:
+        """Classes failing any criterion, the units in them, and whether the node proves its down-set infeasible.
 
-        With ``stop_above`` the check stops once that many units fail (the node is then infeasible).
+        The down-set is infeasible when the monotone criteria alone fail more units than the
+        limit, or when the criteria's per-class suppression bounds (``Criterion.judge``) add
+        up to more. With ``stop_above`` the check stops once that many units fail.
         """
         fail = np.zeros(len(nd.sizes), dtype=bool)
+        share = np.zeros(len(nd.sizes))
         n_fail = 0
         mono_exceeded = False
         for crit, mono in zip(self.criteria, self.mono, strict=True):
             attr = crit.attribute
             h = self.hist(nd, attr) if attr else None
             enc = self.units.sensitive[attr] if attr else None
-            fail |= ~crit.passes(nd.sizes, h, enc)
+            ok, need = crit.judge(nd.sizes, h, enc)
+            fail |= ~ok
+            if need is not None:
+                np.maximum(share, need, out=share)
             n_fail = int(nd.sizes[fail].sum())
             if mono and n_fail > self.max_supp:
                 mono_exceeded = True
             if stop_above is not None and n_fail > stop_above:
                 break
-        return fail, n_fail, mono_exceeded
+        bound = float(nd.sizes @ share)
+        return Verdict(fail, n_fail, mono_exceeded, mono_exceeded or bound > self.max_supp, bound)
 
     def loss_of(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> float:
         """The metric at a node. Share-based metrics depend only on the class, so classes are
@@ -271,7 +292,7 @@ class Lattice:
         levels = tuple(int(x) for x in levels)
         nd = self.node(levels)
         self.checked += 1
-        fail, n_fail, _ = self.failing(nd)
+        fail, n_fail = self.failing(nd)[:2]
         ok = n_fail <= self.max_supp
         return NodeOutcome(levels, ok, n_fail, self.loss_of(levels, nd, fail) if ok else None)
 
@@ -347,6 +368,8 @@ class _Search:
         self.mono_ok = np.zeros(self.n_nodes, dtype=bool)
         self.evaluated = np.zeros(self.n_nodes, dtype=bool)
         self.has_mono = any(lat.mono)
+        # criteria not monotone under suppression whose judge bounds the suppression below a node
+        self.bounding = any(c.bounds_suppression and not m for c, m in zip(lat.criteria, lat.mono, strict=True))
         self.best = math.inf
         self.best_node: tuple[int, ...] | None = None
 
@@ -359,7 +382,7 @@ class _Search:
                 continue
             if self.infeasible[i] or self.evaluated[i]:
                 continue
-            if self.has_mono and not self.mono_ok[i]:
+            if self.bounding or (self.has_mono and not self.mono_ok[i]):
                 self.probe(int(i))
                 if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
                     continue
@@ -376,9 +399,10 @@ class _Search:
         nd = lat.node(levels)
         lat.checked += 1
         self.evaluated[i] = True
-        fail, n_fail, mono_exceeded = lat.failing(nd, stop_above=lat.max_supp)
-        if mono_exceeded:
+        fail, n_fail, mono_exceeded, down_infeasible, _ = lat.failing(nd, stop_above=lat.max_supp)
+        if down_infeasible:
             self.infeasible[np.all(self.lv <= self.lv[i], axis=1)] = True
+        if mono_exceeded:
             return
         up = None
         if self.has_mono:
@@ -397,7 +421,8 @@ class _Search:
             self.best, self.best_node = value, levels
 
     def probe(self, i: int) -> None:
-        """Binary search for the lowest node passing the monotone criteria on a path up from i."""
+        """Binary search on a path up from i for the lowest node that does not prove its down-set
+        infeasible (by the monotone criteria, or by the suppression bounds when they apply)."""
         lat = self.lat
         path = [i]
         cur = i
@@ -412,17 +437,17 @@ class _Search:
         while lo < hi:
             mid = (lo + hi) // 2
             p = path[mid]
-            if not (self.infeasible[p] or self.mono_ok[p] or self.evaluated[p]):
+            if not (self.infeasible[p] or self.evaluated[p] or (self.mono_ok[p] and not self.bounding)):
                 self.check(p)
-            if self.mono_ok[p]:
-                hi = mid
-            else:
+            if self.infeasible[p]:
                 lo = mid + 1
+            else:
+                hi = mid
 
 
 def _check_top(lat: Lattice, top: tuple[int, ...]) -> None:
     """Fail early when the most general node already fails the monotone criteria."""
-    if lat.failing(lat.node(top))[2]:
+    if lat.failing(lat.node(top)).mono_exceeded:
         raise PrivacyModelError(_infeasible_message(lat, top, "even the most general node fails"))
 
 
@@ -453,7 +478,7 @@ def _result(
     df: pd.DataFrame, lat: Lattice, levels: tuple[int, ...], value: float, n_nodes: int, seconds: float
 ) -> SearchResult:
     nd = lat.node(levels)
-    fail, n_fail, _ = lat.failing(nd)
+    fail = lat.failing(nd).fail
     unit_class = lat.bottom_map(nd)[lat.unit_bottom]
     unit_supp = fail[unit_class]
     units = lat.units
