@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from privhealth.anon import loss as lossmod
-from privhealth.anon.classes import Histograms, combine, first_positions
+from privhealth.anon.classes import Histograms, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
@@ -51,6 +51,7 @@ from privhealth.anon.units import Units, check_k, prepare_units, validate_reques
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
+_SMALL = 4096  # up to this many items a node's classes are grouped by sorting their keys
 _CACHE = 1024  # snapshots kept at most (more cached parents: smaller roll-ups)
 CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
@@ -187,6 +188,8 @@ class Lattice:
             lossmod.LevelTables.build(h, fs.leaf[:, j], weights=fs.counts) for j, h in enumerate(self.hier)
         ]
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
+        # row j of a node's leaf codes, shifted into QI j's slice of a concatenated code table
+        self.leaf_offsets = np.cumsum([0, *[h.size for h in self.hier[:-1]]]).astype(np.int64)[:, None]
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
         self.cache = SnapshotCache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
@@ -195,38 +198,64 @@ class Lattice:
     def node(self, levels: tuple[int, ...]) -> Snapshot:
         """Classes of a node, rolled up from the cached node with fewest classes below it.
 
-        Class ids are canonical — numbered by their first bottom class — whichever node they
-        were rolled up from, so a parent evicted and recomputed keeps its numbering.
+        Class ids are canonical — in the order of the node's class keys (``group``) — whichever
+        node they were rolled up from, so a parent evicted and recomputed keeps its numbering.
         """
         if levels in self.cache:
             return self.cache.touch(levels)
-        lv = np.asarray(levels)
-        parent = self.cache.parent_of(lv)
-        codes = [self.level_codes[j][levels[j]][parent.rep[j]] for j in range(len(lv))]
-        cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
-        new, nc = combine(codes, cards)
-        first = first_positions(new, nc)
+        parent = self.cache.parent_of(np.asarray(levels))
+        new, nc, member = self.group(levels, parent.rep)
         nd = Snapshot(
             levels,
-            parent.rep[:, first],
+            parent.rep[:, member],
             np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
-            None if parent.bottom_map is None else new[parent.bottom_map],
+            None,  # the bottom map is grouped from the bottom only when needed (``bottom_map``)
             parent.levels,
             new,
         )
         self.cache.put(nd)
         return nd
 
+    def group(self, levels: Sequence[int], rep: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """Class of each column of ``rep`` (leaf codes, QIs x items) at ``levels``: ids, count, one member each.
+
+        The key is the mixed radix of the group codes at the node's levels, one gather from a
+        table of pre-scaled codes; ids number the distinct keys in increasing order, so they
+        depend only on the node. Small key ranges are relabelled densely (no hashing).
+        """
+        cards = [self.level_cards[j][lev] for j, lev in enumerate(levels)]
+        radix = math.prod(cards)
+        if radix >= 1 << 62:  # too many groups for one int64 key: sort the code columns instead
+            ids, nc = _lexicographic_ids(np.stack([self.level_codes[j][lev][rep[j]] for j, lev in enumerate(levels)]))
+        else:
+            strides = np.cumprod([1, *cards[:0:-1]])[::-1]
+            table = np.concatenate([self.level_codes[j][lev] * int(strides[j]) for j, lev in enumerate(levels)])
+            key = table[rep + self.leaf_offsets].sum(axis=0)
+            if len(key) <= _SMALL and radix > 4 * len(key) + 1024:  # a short sort beats a large table
+                _, member, ids = np.unique(key, return_index=True, return_inverse=True)
+                return ids.astype(np.int64, copy=False), len(member), member
+            if radix <= 4 * len(key) + 1024:
+                seen = np.zeros(radix, dtype=bool)
+                seen[key] = True
+                present = np.flatnonzero(seen)
+                lookup = np.empty(radix, dtype=np.int64)
+                lookup[present] = np.arange(len(present))
+                ids, nc = lookup[key], len(present)
+            else:
+                ids, uniques = pd.factorize(key, sort=True)
+                ids, nc = ids.astype(np.int64, copy=False), len(uniques)
+        member = np.empty(nc, dtype=np.int64)
+        member[ids] = np.arange(len(ids))
+        return ids, nc, member
+
     def bottom_map(self, nd: Snapshot) -> np.ndarray:
         """Class of every bottom class (distinct tuple) at ``nd``, rolled up from the bottom when needed.
 
-        Class ids are numbered by first bottom class, so grouping the bottom directly gives
-        the same ids as any roll-up.
+        Class ids depend only on the node, so grouping the bottom directly gives the same ids
+        as any roll-up.
         """
         if nd.bottom_map is None:
-            codes = [self.level_codes[j][nd.levels[j]][self.bottom.rep[j]] for j in range(len(self.qis))]
-            cards = [self.level_cards[j][nd.levels[j]] for j in range(len(self.qis))]
-            nd.bottom_map = combine(codes, cards)[0]
+            nd.bottom_map = self.group(nd.levels, self.bottom.rep)[0]
             self.cache.grew(nd, nd.bottom_map.nbytes)
         return nd.bottom_map
 
@@ -268,7 +297,7 @@ class Lattice:
                 mono_exceeded = True
             if stop_above is not None and n_fail > stop_above:
                 break
-        bound = float(nd.sizes @ share)
+        bound = float(np.sum(nd.sizes * share))  # no BLAS: np.dot of int64 and float64 is slow
         return Verdict(fail, n_fail, mono_exceeded, mono_exceeded or bound > self.max_supp, bound)
 
     def loss_of(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> float:
@@ -300,6 +329,17 @@ class Lattice:
         """Levels of every node (nodes x QIs), node index = mixed radix of the levels."""
         grids = np.indices(tuple(self.heights)).reshape(len(self.heights), -1).T
         return grids.astype(np.int16)
+
+
+def _lexicographic_ids(cols: np.ndarray) -> tuple[np.ndarray, int]:
+    """Ids of the distinct columns of ``cols`` (rows: code columns) in lexicographic order — the
+    order of the mixed-radix key, so ids agree with the key-based grouping."""
+    order = np.lexsort(cols[::-1])
+    ordered = cols[:, order]
+    new = np.r_[True, np.any(ordered[:, 1:] != ordered[:, :-1], axis=0)]
+    ids = np.empty(cols.shape[1], dtype=np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids, int(new.sum())
 
 
 def _cap(h: Hierarchy, cap: int) -> int:
@@ -368,6 +408,8 @@ class _Search:
         self.mono_ok = np.zeros(self.n_nodes, dtype=bool)
         self.evaluated = np.zeros(self.n_nodes, dtype=bool)
         self.has_mono = any(lat.mono)
+        # bounds fixed up front: every node's path step is computed once, vectorised
+        self.next_up = _next_up(self.lv, lat.top, lat.strides, self.known_lb) if self.stop_on_bound else None
         # criteria not monotone under suppression whose judge bounds the suppression below a node
         self.bounding = any(c.bounds_suppression and not m for c, m in zip(lat.criteria, lat.mono, strict=True))
         self.best = math.inf
@@ -395,7 +437,7 @@ class _Search:
     def check(self, i: int) -> None:
         """Evaluate node i; tag its down-set infeasible or its up-set passing, update the best."""
         lat = self.lat
-        levels = tuple(int(x) for x in self.lv[i])
+        levels = tuple(self.lv[i].tolist())
         nd = lat.node(levels)
         lat.checked += 1
         self.evaluated[i] = True
@@ -412,7 +454,7 @@ class _Search:
             dm = float(np.sum(nd.sizes.astype(np.float64) ** 2))
             up = self.up_set(i) if up is None else up
             self.known_lb[up] = np.maximum(self.known_lb[up], dm)
-        if n_fail > lat.max_supp:
+        if n_fail > lat.max_supp or self.known_lb[i] > self.best:  # infeasible, or cannot beat the best
             return
         value = lat.loss_of(levels, nd, fail)
         if value < self.best or (
@@ -420,19 +462,27 @@ class _Search:
         ):
             self.best, self.best_node = value, levels
 
-    def probe(self, i: int) -> None:
-        """Binary search on a path up from i for the lowest node that does not prove its down-set
-        infeasible (by the monotone criteria, or by the suppression bounds when they apply)."""
+    def path_up(self, i: int) -> list[int]:
+        """Nodes from i to the top, each step to the successor of cheapest bound (then lowest index)."""
+        if self.next_up is not None:
+            path = [i]
+            while (i := self.next_up[i]) >= 0:
+                path.append(i)
+            return path
         lat = self.lat
-        path = [i]
-        cur = i
+        path, cur = [i], i
         while True:
             up = np.flatnonzero(self.lv[cur] < lat.top)
             if len(up) == 0:
-                break
+                return path
             cand = cur + lat.strides[up]
-            cur = int(cand[np.lexsort((cand, self.known_lb[cand]))[0]])  # cheapest bound, then index
+            cur = int(cand[np.lexsort((cand, self.known_lb[cand]))[0]])
             path.append(cur)
+
+    def probe(self, i: int) -> None:
+        """Binary search on a path up from i for the lowest node that does not prove its down-set
+        infeasible (by the monotone criteria, or by the suppression bounds when they apply)."""
+        path = self.path_up(i)
         lo, hi = 0, len(path) - 1
         while lo < hi:
             mid = (lo + hi) // 2
@@ -443,6 +493,16 @@ class _Search:
                 lo = mid + 1
             else:
                 hi = mid
+
+
+def _next_up(lv: np.ndarray, top: np.ndarray, strides: np.ndarray, bound: np.ndarray) -> list[int]:
+    """Per node, its successor of cheapest bound (ties: lowest index); -1 at the top."""
+    idx = np.arange(len(lv))
+    cand = np.where(lv < top, idx[:, None] + strides[None, :], -1)
+    cost = np.where(cand >= 0, bound[np.maximum(cand, 0)], np.inf)
+    best = cost.min(axis=1, keepdims=True)
+    pick = np.where((cand >= 0) & (cost == best), cand, np.iinfo(np.int64).max).min(axis=1)
+    return np.where(np.isfinite(best[:, 0]), pick, -1).tolist()
 
 
 def _check_top(lat: Lattice, top: tuple[int, ...]) -> None:
