@@ -60,16 +60,17 @@ CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 class SearchResult:
     """The optimal node, its release and how the search went.
 
-    The release (generalized labels, suppressed records removed) is built on first access,
-    as ARX builds its output handle after the search: labelling every row is the release's
-    cost, not the search's (``benchmarks/search_adult.py`` times it on its own).
+    The release (generalized labels, suppressed records removed) and the report of every
+    loss metric are built on first access, as ARX builds its output handle and statistics
+    after the search: labelling every row is the release's cost, not the search's
+    (``benchmarks/search_adult.py`` times the release on its own).
     """
 
     levels: dict[str, int]  # generalization level per QI
     build_release: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     loss: float
     metric: str
-    utility: lossmod.UtilityReport
+    build_utility: Callable[[], lossmod.UtilityReport] = field(repr=False, compare=False)
     n_units: int  # entities (or rows) in the input
     n_suppressed: int  # entities (or rows) removed
     suppressed_rows: int  # input rows removed
@@ -84,6 +85,11 @@ class SearchResult:
     @property
     def node(self) -> tuple[int, ...]:
         return tuple(self.levels.values())
+
+    @cached_property
+    def utility(self) -> lossmod.UtilityReport:
+        """Every loss metric of the release (computed once, on first use; ``loss`` is the searched one)."""
+        return self.build_utility()
 
     @cached_property
     def release(self) -> pd.DataFrame:
@@ -190,6 +196,7 @@ class Lattice:
         self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
         # row j of a node's leaf codes, shifted into QI j's slice of a concatenated code table
         self.leaf_offsets = np.cumsum([0, *[h.size for h in self.hier[:-1]]]).astype(np.int64)[:, None]
+        self._work = np.empty((2, len(self.qis) * c0), dtype=np.int64)  # scratch of ``group``
         self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
         self.cache = SnapshotCache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
@@ -230,7 +237,11 @@ class Lattice:
         else:
             strides = np.cumprod([1, *cards[:0:-1]])[::-1]
             table = np.concatenate([self.level_codes[j][lev] * int(strides[j]) for j, lev in enumerate(levels)])
-            key = table[rep + self.leaf_offsets].sum(axis=0)
+            d, m = rep.shape
+            pos = self._work[0, : d * m].reshape(d, m)  # reused buffers: no fresh pages per node
+            np.add(rep, self.leaf_offsets, out=pos)
+            np.take(table, pos, out=self._work[1, : d * m].reshape(d, m), mode="clip")
+            key = self._work[1, : d * m].reshape(d, m).sum(axis=0)
             if len(key) <= _SMALL and radix > 4 * len(key) + 1024:  # a short sort beats a large table
                 _, member, ids = np.unique(key, return_index=True, return_inverse=True)
                 return ids.astype(np.int64, copy=False), len(member), member
@@ -539,11 +550,13 @@ def _result(
 ) -> SearchResult:
     nd = lat.node(levels)
     fail = lat.failing(nd).fail
-    unit_class = lat.bottom_map(nd)[lat.unit_bottom]
-    unit_supp = fail[unit_class]
     units = lat.units
     row_unit = units.row_unit
-    row_supp = unit_supp if row_unit is None else unit_supp[row_unit]
+    if fail.any():  # per-unit and per-row masks only when something is suppressed
+        unit_supp = fail[lat.bottom_map(nd)[lat.unit_bottom]]
+        row_supp = unit_supp if row_unit is None else unit_supp[row_unit]
+    else:
+        unit_supp, row_supp = np.zeros(units.n, dtype=bool), np.zeros(len(df), dtype=bool)
     hier, qis, columns = lat.hier, lat.qis, lat.unit_columns
     source = df.copy()  # copy-on-write: cheap now, and later changes to df do not reach the release
 
@@ -554,13 +567,13 @@ def _result(
         return out[~row_supp] if row_supp.any() else out
 
     k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
-    util = lossmod.utility(lat.generalized(levels, nd, fail), k)
+    generalized = lat.generalized(levels, nd, fail)
     return SearchResult(
         levels=dict(zip(lat.qis, levels, strict=True)),
         build_release=build_release,
         loss=float(value),
         metric=lat.metric,
-        utility=util,
+        build_utility=lambda: lossmod.utility(generalized, k),
         n_units=units.n,
         n_suppressed=int(unit_supp.sum()),
         suppressed_rows=int(row_supp.sum()),
