@@ -51,6 +51,7 @@ from privhealth.anon.units import Units, check_k, prepare_units, validate_reques
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
+_CHUNK = 256  # nodes the search filters at once for tags
 _SMALL = 4096  # up to this many items a node's classes are grouped by sorting their keys
 _CACHE = 1024  # snapshots kept at most (more cached parents: smaller roll-ups)
 CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
@@ -427,19 +428,27 @@ class _Search:
         self.best_node: tuple[int, ...] | None = None
 
     def run(self) -> tuple[tuple[int, ...] | None, float]:
-        """Visit nodes in bound order until the bound reaches the best loss; (best node, loss)."""
-        for i in self.order:
-            if self.known_lb[i] >= self.best:
-                if self.stop_on_bound:
-                    break  # every remaining node is bounded by the best loss
-                continue
-            if self.infeasible[i] or self.evaluated[i]:
-                continue
-            if self.bounding or (self.has_mono and not self.mono_ok[i]):
-                self.probe(int(i))
-                if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
+        """Visit nodes in bound order until the bound reaches the best loss; (best node, loss).
+
+        Nodes are taken in chunks whose tagged or evaluated members are dropped at once, so
+        only open nodes cost a Python step (tags made meanwhile are re-read per node).
+        """
+        for start in range(0, self.n_nodes, _CHUNK):
+            chunk = self.order[start : start + _CHUNK]
+            if self.stop_on_bound and self.known_lb[chunk[0]] >= self.best:
+                break  # every remaining node is bounded by the best loss
+            for i in chunk[~(self.infeasible[chunk] | self.evaluated[chunk])].tolist():
+                if self.known_lb[i] >= self.best:
+                    if self.stop_on_bound:
+                        return self.best_node, self.best
                     continue
-            self.check(int(i))
+                if self.infeasible[i] or self.evaluated[i]:
+                    continue
+                if self.bounding or (self.has_mono and not self.mono_ok[i]):
+                    self.probe(i)
+                    if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
+                        continue
+                self.check(i)
         return self.best_node, self.best
 
     def up_set(self, i: int) -> np.ndarray:
