@@ -71,7 +71,7 @@ class FrequencySet:
     ``tuple_of_unit[u]`` is the tuple of unit ``u``; tuples are numbered by first appearance.
     """
 
-    leaf: np.ndarray  # tuples x QIs, leaf code of each QI (C-contiguous rows)
+    leaf: np.ndarray  # tuples x QIs, leaf code of each QI (a view of a QIs x tuples array)
     counts: np.ndarray  # units per tuple (int64)
     tuple_of_unit: np.ndarray  # tuple id of every unit
     hists: dict[str, Histograms]  # per sensitive attribute, per-tuple histograms
@@ -110,7 +110,7 @@ class FrequencySet:
         first = first_positions(ids, n)
         counts = np.bincount(ids, minlength=n).astype(np.int64)
         hists = {a: Histograms.build(ids, n, enc.codes, enc.m) for a, enc in sensitive.items()}
-        leaf = np.empty((n, len(cols)), dtype=np.int64)
+        by_qi = np.empty((len(cols), n), dtype=np.int64)  # QIs x tuples: what the roll-up reads
         for j, c in enumerate(cols):
-            leaf[:, j] = c[first]
-        return cls(leaf, counts, ids, hists, tuple(cols))
+            by_qi[j] = c[first]
+        return cls(by_qi.T, counts, ids, hists, tuple(cols))
