@@ -180,7 +180,7 @@ def test_every_grouping_path_numbers_classes_in_key_order(seed, n, node):
     """The dense relabel, the short sort and the hash (chosen by key range and size) and the
     lexicographic fallback for huge key ranges give the same canonical ids: classes numbered in
     the lexicographic order of their group codes, one true member each."""
-    from privhealth.anon.search import _lexicographic_ids
+    from privhealth.anon.node_groups import lexicographic_ids
 
     df = random_table(seed, n=n)
     lat, hs, units = lattice(df, 0, 2, 0.3, 0.1, "arx_loss")
@@ -188,7 +188,7 @@ def test_every_grouping_path_numbers_classes_in_key_order(seed, n, node):
     rep = lat.bottom.rep
     codes = np.stack([lat.level_codes[j][lev][rep[j]] for j, lev in enumerate(levels)])
     ids, nc, member = lat.group(levels, rep)
-    want, n_want = _lexicographic_ids(codes)
+    want, n_want = lexicographic_ids(codes)
     assert nc == n_want and np.array_equal(ids, want)
     assert np.array_equal(ids[member], np.arange(nc))
 
@@ -196,7 +196,7 @@ def test_every_grouping_path_numbers_classes_in_key_order(seed, n, node):
 def test_grouping_paths_agree_on_adult(shared_data):
     """On Adult's 18,109 tuples the hash path (huge key range), the dense path (small range) and,
     on a few hundred classes with a wide range, the sort path all give the lexicographic ids."""
-    from privhealth.anon.search import _lexicographic_ids
+    from privhealth.anon.node_groups import lexicographic_ids
 
     df, hs = adult(shared_data)
     bound = [KAnonymity(5)]
@@ -207,6 +207,6 @@ def test_grouping_paths_agree_on_adult(shared_data):
                         ((0, 0, 0, 0, 2, 0, 0, 1), lat.bottom.rep[:, :3000])]:
         codes = np.stack([lat.level_codes[j][lev][rep[j]] for j, lev in enumerate(levels)])
         ids, nc, member = lat.group(levels, rep)
-        want, n_want = _lexicographic_ids(codes)
+        want, n_want = lexicographic_ids(codes)
         assert nc == n_want and np.array_equal(ids, want), levels
         assert np.array_equal(ids[member], np.arange(nc))

@@ -46,13 +46,13 @@ from privhealth.anon.classes import Histograms, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
+from privhealth.anon.node_groups import NodeGrouper
 from privhealth.anon.snapshots import Snapshot, SnapshotCache
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
 _CHUNK = 256  # nodes the search filters at once for tags
-_SMALL = 4096  # up to this many items a node's classes are grouped by sorting their keys
 _CACHE = 1024  # snapshots kept at most (more cached parents: smaller roll-ups)
 CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
@@ -194,11 +194,8 @@ class Lattice:
         self.tables = [
             lossmod.LevelTables.build(h, fs.leaf[:, j], weights=fs.counts) for j, h in enumerate(self.hier)
         ]
-        self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
-        # row j of a node's leaf codes, shifted into QI j's slice of a concatenated code table
-        self.leaf_offsets = np.cumsum([0, *[h.size for h in self.hier[:-1]]]).astype(np.int64)[:, None]
-        self._work = np.empty((2, len(self.qis) * c0), dtype=np.int64)  # scratch of ``group``
-        self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
+        self.grouper = NodeGrouper(self.hier, c0)
+        self.level_codes = self.grouper.codes
         self.cache = SnapshotCache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
 
@@ -225,40 +222,8 @@ class Lattice:
         return nd
 
     def group(self, levels: Sequence[int], rep: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-        """Class of each column of ``rep`` (leaf codes, QIs x items) at ``levels``: ids, count, one member each.
-
-        The key is the mixed radix of the group codes at the node's levels, one gather from a
-        table of pre-scaled codes; ids number the distinct keys in increasing order, so they
-        depend only on the node. Small key ranges are relabelled densely (no hashing).
-        """
-        cards = [self.level_cards[j][lev] for j, lev in enumerate(levels)]
-        radix = math.prod(cards)
-        if radix >= 1 << 62:  # too many groups for one int64 key: sort the code columns instead
-            ids, nc = _lexicographic_ids(np.stack([self.level_codes[j][lev][rep[j]] for j, lev in enumerate(levels)]))
-        else:
-            strides = np.cumprod([1, *cards[:0:-1]])[::-1]
-            table = np.concatenate([self.level_codes[j][lev] * int(strides[j]) for j, lev in enumerate(levels)])
-            d, m = rep.shape
-            pos = self._work[0, : d * m].reshape(d, m)  # reused buffers: no fresh pages per node
-            np.add(rep, self.leaf_offsets, out=pos)
-            np.take(table, pos, out=self._work[1, : d * m].reshape(d, m), mode="clip")
-            key = self._work[1, : d * m].reshape(d, m).sum(axis=0)
-            if len(key) <= _SMALL and radix > 4 * len(key) + 1024:  # a short sort beats a large table
-                _, member, ids = np.unique(key, return_index=True, return_inverse=True)
-                return ids.astype(np.int64, copy=False), len(member), member
-            if radix <= 4 * len(key) + 1024:
-                seen = np.zeros(radix, dtype=bool)
-                seen[key] = True
-                present = np.flatnonzero(seen)
-                lookup = np.empty(radix, dtype=np.int64)
-                lookup[present] = np.arange(len(present))
-                ids, nc = lookup[key], len(present)
-            else:
-                ids, uniques = pd.factorize(key, sort=True)
-                ids, nc = ids.astype(np.int64, copy=False), len(uniques)
-        member = np.empty(nc, dtype=np.int64)
-        member[ids] = np.arange(len(ids))
-        return ids, nc, member
+        """Class of each column of ``rep`` at ``levels``: ids (canonical), count, one member each."""
+        return self.grouper.group(levels, rep)
 
     def bottom_map(self, nd: Snapshot) -> np.ndarray:
         """Class of every bottom class (distinct tuple) at ``nd``, rolled up from the bottom when needed.
@@ -341,17 +306,6 @@ class Lattice:
         """Levels of every node (nodes x QIs), node index = mixed radix of the levels."""
         grids = np.indices(tuple(self.heights)).reshape(len(self.heights), -1).T
         return grids.astype(np.int16)
-
-
-def _lexicographic_ids(cols: np.ndarray) -> tuple[np.ndarray, int]:
-    """Ids of the distinct columns of ``cols`` (rows: code columns) in lexicographic order — the
-    order of the mixed-radix key, so ids agree with the key-based grouping."""
-    order = np.lexsort(cols[::-1])
-    ordered = cols[:, order]
-    new = np.r_[True, np.any(ordered[:, 1:] != ordered[:, :-1], axis=0)]
-    ids = np.empty(cols.shape[1], dtype=np.int64)
-    ids[order] = np.cumsum(new) - 1
-    return ids, int(new.sum())
 
 
 def _cap(h: Hierarchy, cap: int) -> int:
