@@ -70,14 +70,23 @@ def replicate(df: pd.DataFrame, times: int) -> pd.DataFrame:
 
 def timed(fn: Callable[[], Any], repeat: int = 1, warmup: bool | int = False) -> tuple[float, Any]:
     """Median wall time of ``repeat`` calls (after ``warmup`` warm-up calls; True: one) and the last result."""
+    wall, _, out = timed_wall_cpu(fn, repeat, warmup)
+    return wall, out
+
+
+def timed_wall_cpu(fn: Callable[[], Any], repeat: int = 1, warmup: bool | int = False) -> tuple[float, float, Any]:
+    """Median wall time and median CPU time (``time.process_time``, all threads of this process) of
+    ``repeat`` calls after ``warmup`` warm-ups, and the last result. CPU time moves far less than wall
+    time when other jobs share the cores."""
     for _ in range(int(warmup)):
         fn()
-    times, out = [], None
+    walls, cpus, out = [], [], None
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus), out
 
 
 def _child(conn: Any, fn: Callable[[], Any]) -> None:

@@ -28,6 +28,7 @@ from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.sensitive import SensitiveAttribute
+from privhealth.anon.suppression_bounds import class_max, convex_share, point_distances
 from privhealth.anon.t_distances import TDistance, resolve_distance
 from privhealth.errors import ConfigError
 
@@ -39,6 +40,8 @@ class Criterion(ABC):
 
     attribute: str | None = None
     needs_sensitive: ClassVar[bool] = True
+    # judge bounds the suppression below a node where the criterion is not monotone (t-closeness)
+    bounds_suppression: ClassVar[bool] = False
 
     @abstractmethod
     def monotone(self, suppression: bool) -> bool:
@@ -59,6 +62,14 @@ class Criterion(ABC):
     @abstractmethod
     def label(self) -> str:
         """Human-readable name with threshold, e.g. ``k-anonymity (k=5)``."""
+
+    def judge(
+        self, sizes: np.ndarray, hist: Histograms | None, attr: SensitiveAttribute | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Whether each class passes, and per class a lower bound on the share of its units that
+        every more specific node must suppress (None: no bound known). The search sums the
+        bounds to tag whole down-sets infeasible (``anon/suppression_bounds.py``)."""
+        return self.passes(sizes, hist, attr), None
 
     def bound_to(self, attribute: str) -> Criterion:
         """A copy applying to ``attribute``."""
@@ -95,6 +106,10 @@ class KAnonymity(Criterion):
     def passes(self, sizes, hist, attr):  # type: ignore[override]
         return sizes >= self.k
 
+    def judge(self, sizes, hist, attr):  # type: ignore[override]
+        ok = self.passes(sizes, hist, attr)
+        return ok, (~ok).astype(np.float64)  # every part of a class below k is below k
+
     def label(self) -> str:
         return f"k-anonymity (k={self.k})"
 
@@ -128,6 +143,10 @@ class DistinctL(Criterion):
 
     def passes(self, sizes, hist, attr):  # type: ignore[override]
         return diversity.distinct(hist) >= self.l
+
+    def judge(self, sizes, hist, attr):  # type: ignore[override]
+        ok = self.passes(sizes, hist, attr)
+        return ok, (~ok).astype(np.float64)  # a part of a class has no more distinct values
 
     def label(self) -> str:
         return f"distinct l-diversity (l={self.l}){_where(self)}"
@@ -202,6 +221,7 @@ class TCloseness(Criterion):
     """
 
     t: float
+    bounds_suppression: ClassVar[bool] = True
     distance: str | TDistance = "ordered"
     attribute: str | None = None
     hierarchy: Hierarchy | None = None
@@ -232,6 +252,13 @@ class TCloseness(Criterion):
 
     def passes(self, sizes, hist, attr):  # type: ignore[override]
         return self.values(sizes, hist, attr) <= self.t + _TOL
+
+    def judge(self, sizes, hist, attr):  # type: ignore[override]
+        """Distances are convex in the class distribution: a class at distance d needs a share
+        (d - t) / (dmax - t) of it suppressed in any split (``anon/suppression_bounds.py``)."""
+        d = self.values(sizes, hist, attr)
+        point = point_distances(attr, self.ground.name, lambda pm: self.ground.values(pm, attr))
+        return d <= self.t + _TOL, convex_share(d, self.t + _TOL, class_max(point, hist))
 
     def label(self) -> str:
         return f"t-closeness (t={self.t:g}, {self.ground.name} distance){_where(self)}"

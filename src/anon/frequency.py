@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from privhealth.anon.classes import Histograms, combine, first_positions
 from privhealth.anon.hierarchy import Hierarchy
@@ -34,6 +36,9 @@ def encode_leaves(values: pd.Series, hierarchy: Hierarchy) -> np.ndarray:
     the hierarchy, a missing value) defers to ``Hierarchy.encode`` on the full column, whose
     error counts rows.
     """
+    fast = _arrow_leaves(values, hierarchy)
+    if fast is not None:
+        return fast
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if (codes < 0).any():
         return hierarchy.encode(values)
@@ -44,6 +49,21 @@ def encode_leaves(values: pd.Series, hierarchy: Hierarchy) -> np.ndarray:
     return leaf_of_unique[codes]
 
 
+def _arrow_leaves(values: pd.Series, hierarchy: Hierarchy) -> np.ndarray | None:
+    """Leaf codes of an Arrow-backed string column by one hashed lookup in the hierarchy's
+    leaves (``Hierarchy.encode`` compares ``str(value)``, which is the value itself here);
+    None when the column is not such a column or a value is missing or not a leaf (the
+    caller then takes the path that names the error)."""
+    if hierarchy.numeric or not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+        return None
+    arr = values.array.__arrow_array__()
+    leaves = pa.array(hierarchy.domain.astype(str).tolist(), type=arr.type)
+    found = pc.index_in(arr, value_set=leaves)
+    if found.null_count:
+        return None
+    return found.to_numpy()
+
+
 @dataclass(frozen=True, eq=False)
 class FrequencySet:
     """Distinct QI tuples (leaf codes) with their unit counts and sensitive-value histograms.
@@ -51,11 +71,16 @@ class FrequencySet:
     ``tuple_of_unit[u]`` is the tuple of unit ``u``; tuples are numbered by first appearance.
     """
 
-    leaf: np.ndarray  # tuples x QIs, leaf code of each QI (C-contiguous rows)
+    leaf: np.ndarray  # tuples x QIs, leaf code of each QI (a view of a QIs x tuples array)
     counts: np.ndarray  # units per tuple (int64)
     tuple_of_unit: np.ndarray  # tuple id of every unit
     hists: dict[str, Histograms]  # per sensitive attribute, per-tuple histograms
-    unit_leaf: np.ndarray  # units x QIs, leaf code of every unit (for the release)
+    unit_columns: tuple[np.ndarray, ...]  # per QI, the leaf code of every unit (for the release)
+
+    @property
+    def unit_leaf(self) -> np.ndarray:
+        """Units x QIs leaf codes (a stacked copy of ``unit_columns``)."""
+        return np.stack(self.unit_columns, axis=1)
 
     @property
     def n_tuples(self) -> int:
@@ -81,9 +106,11 @@ class FrequencySet:
                 cols = list(pool.map(lambda qh: encode_leaves(frame[qh[0]], qh[1]), pairs))
         else:
             cols = [encode_leaves(frame[q], h) for q, h in pairs]
-        unit_leaf = np.stack(cols, axis=1)
-        ids, n = combine(list(unit_leaf.T), [h.size for h in hierarchies])
+        ids, n = combine(cols, [h.size for h in hierarchies])
         first = first_positions(ids, n)
         counts = np.bincount(ids, minlength=n).astype(np.int64)
         hists = {a: Histograms.build(ids, n, enc.codes, enc.m) for a, enc in sensitive.items()}
-        return cls(np.ascontiguousarray(unit_leaf[first]), counts, ids, hists, unit_leaf)
+        by_qi = np.empty((len(cols), n), dtype=np.int64)  # QIs x tuples: what the roll-up reads
+        for j, c in enumerate(cols):
+            by_qi[j] = c[first]
+        return cls(by_qi.T, counts, ids, hists, tuple(cols))

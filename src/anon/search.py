@@ -16,11 +16,15 @@ Pruning, each sound by construction:
 2. *Predictive tagging*: a node failing the criteria that are monotone under the chosen
    suppression setting (k-anonymity and distinct-l always; entropy-l, recursive (c,l) and
    t-closeness only with a zero suppression limit — see ``criteria``) proves all its
-   predecessors infeasible; a node passing them proves all successors pass them. Criteria
-   that are not monotone under suppression are never used for tagging.
-3. *Binary search on paths* (Flash): before checking a node whose monotone status is
-   unknown, the search walks a path up to the top (cheapest bound first) and binary-searches
-   it for the lowest node passing the monotone criteria; each failure tags a whole down-set.
+   predecessors infeasible; a node passing them proves all successors pass them.
+   t-closeness with suppression is not monotone, but it *bounds* the suppression below a
+   node: by convexity of the distances, a class at distance d > t needs a share
+   (d - t) / (dmax - t) of it suppressed in any split (``suppression_bounds``); when a node's
+   classes need more than the limit in total, its whole down-set is tagged infeasible.
+3. *Binary search on paths* (Flash): before checking a node whose status is unknown (or
+   whenever suppression bounds apply), the search walks a path up to the top (cheapest bound
+   first) and binary-searches it for the lowest node that does not prove its down-set
+   infeasible; each such proof tags a whole down-set.
 4. *Roll-up*: a node's classes are computed from the cached node with fewest classes that it
    generalizes (classes there are merged, histograms summed), never from the rows again.
 """
@@ -29,37 +33,46 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from privhealth.anon import loss as lossmod
-from privhealth.anon.classes import Histograms, combine, first_positions
+from privhealth.anon.classes import Histograms, first_positions
 from privhealth.anon.criteria import Criterion, KAnonymity, bind, sensitive_of
 from privhealth.anon.frequency import FrequencySet
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.loss_metrics import LossMetric, resolve_metric
+from privhealth.anon.node_groups import NodeGrouper
 from privhealth.anon.snapshots import Snapshot, SnapshotCache
 from privhealth.anon.units import Units, check_k, prepare_units, validate_request
 from privhealth.errors import ConfigError, PrivacyModelError
 
 _MAX_NODES = 5_000_000
+_CHUNK = 256  # nodes the search filters at once for tags
 _CACHE = 1024  # snapshots kept at most (more cached parents: smaller roll-ups)
 CACHE_BYTES = 256 * 2**20  # default memory budget of the snapshot cache
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The optimal node, its release and how the search went."""
+    """The optimal node, its release and how the search went.
+
+    The release (generalized labels, suppressed records removed) and the report of every
+    loss metric are built on first access, as ARX builds its output handle and statistics
+    after the search: labelling every row is the release's cost, not the search's
+    (``benchmarks/search_adult.py`` times the release on its own).
+    """
 
     levels: dict[str, int]  # generalization level per QI
-    release: pd.DataFrame = field(repr=False)  # generalized labels, suppressed records removed
+    build_release: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     loss: float
     metric: str
-    utility: lossmod.UtilityReport
+    build_utility: Callable[[], lossmod.UtilityReport] = field(repr=False, compare=False)
     n_units: int  # entities (or rows) in the input
     n_suppressed: int  # entities (or rows) removed
     suppressed_rows: int  # input rows removed
@@ -74,6 +87,16 @@ class SearchResult:
     @property
     def node(self) -> tuple[int, ...]:
         return tuple(self.levels.values())
+
+    @cached_property
+    def utility(self) -> lossmod.UtilityReport:
+        """Every loss metric of the release (computed once, on first use; ``loss`` is the searched one)."""
+        return self.build_utility()
+
+    @cached_property
+    def release(self) -> pd.DataFrame:
+        """Generalized labels of the input, suppressed records removed (built once, on first use)."""
+        return self.build_release()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -102,6 +125,16 @@ class NodeOutcome:
     feasible: bool
     n_failing: int
     loss: float | None
+
+
+class Verdict(NamedTuple):
+    """A node checked against the criteria: its failing classes and what it proves."""
+
+    fail: np.ndarray  # per class, whether it fails a criterion (is suppressed)
+    n_fail: int  # units in failing classes
+    mono_exceeded: bool  # the monotone criteria alone fail more units than the limit
+    down_infeasible: bool  # this node and every node below it are infeasible
+    bound: float  # units that this node and every node below it suppress at least
 
 
 class Lattice:
@@ -152,7 +185,7 @@ class Lattice:
 
         self.freq = FrequencySet.build(units.frame, self.hier, self.qis, units.sensitive)
         fs = self.freq
-        self.leaf = fs.unit_leaf
+        self.unit_columns = fs.unit_columns
         self.unit_bottom = fs.tuple_of_unit
         c0 = fs.n_tuples
         self.bottom_key = tuple([0] * len(self.qis))
@@ -162,8 +195,8 @@ class Lattice:
         self.tables = [
             lossmod.LevelTables.build(h, fs.leaf[:, j], weights=fs.counts) for j, h in enumerate(self.hier)
         ]
-        self.level_codes = [[h.codes(lev) for lev in range(h.height)] for h in self.hier]
-        self.level_cards = [[h.n_groups(lev) for lev in range(h.height)] for h in self.hier]
+        self.grouper = NodeGrouper(self.hier, c0)
+        self.level_codes = self.grouper.codes
         self.cache = SnapshotCache(self.bottom, _CACHE, cache_bytes)
         self.checked = 0
 
@@ -171,38 +204,36 @@ class Lattice:
     def node(self, levels: tuple[int, ...]) -> Snapshot:
         """Classes of a node, rolled up from the cached node with fewest classes below it.
 
-        Class ids are canonical — numbered by their first bottom class — whichever node they
-        were rolled up from, so a parent evicted and recomputed keeps its numbering.
+        Class ids are canonical — in the order of the node's class keys (``group``) — whichever
+        node they were rolled up from, so a parent evicted and recomputed keeps its numbering.
         """
         if levels in self.cache:
             return self.cache.touch(levels)
-        lv = np.asarray(levels)
-        parent = self.cache.parent_of(lv)
-        codes = [self.level_codes[j][levels[j]][parent.rep[j]] for j in range(len(lv))]
-        cards = [self.level_cards[j][levels[j]] for j in range(len(lv))]
-        new, nc = combine(codes, cards)
-        first = first_positions(new, nc)
+        parent = self.cache.parent_of(np.asarray(levels))
+        new, nc, member = self.group(levels, parent.rep)
         nd = Snapshot(
             levels,
-            parent.rep[:, first],
+            parent.rep[:, member],
             np.bincount(new, weights=parent.sizes, minlength=nc).astype(np.int64),
-            None if parent.bottom_map is None else new[parent.bottom_map],
+            None,  # the bottom map is grouped from the bottom only when needed (``bottom_map``)
             parent.levels,
             new,
         )
         self.cache.put(nd)
         return nd
 
+    def group(self, levels: Sequence[int], rep: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """Class of each column of ``rep`` at ``levels``: ids (canonical), count, one member each."""
+        return self.grouper.group(levels, rep)
+
     def bottom_map(self, nd: Snapshot) -> np.ndarray:
         """Class of every bottom class (distinct tuple) at ``nd``, rolled up from the bottom when needed.
 
-        Class ids are numbered by first bottom class, so grouping the bottom directly gives
-        the same ids as any roll-up.
+        Class ids depend only on the node, so grouping the bottom directly gives the same ids
+        as any roll-up.
         """
         if nd.bottom_map is None:
-            codes = [self.level_codes[j][nd.levels[j]][self.bottom.rep[j]] for j in range(len(self.qis))]
-            cards = [self.level_cards[j][nd.levels[j]] for j in range(len(self.qis))]
-            nd.bottom_map = combine(codes, cards)[0]
+            nd.bottom_map = self.group(nd.levels, self.bottom.rep)[0]
             self.cache.grew(nd, nd.bottom_map.nbytes)
         return nd.bottom_map
 
@@ -220,25 +251,32 @@ class Lattice:
         return h
 
     # -------------------------------------------------------------- checks
-    def failing(self, nd: Snapshot, stop_above: int | None = None) -> tuple[np.ndarray, int, bool]:
-        """Classes failing any criterion, the units in them, and whether the monotone ones alone exceed the limit.
+    def failing(self, nd: Snapshot, stop_above: int | None = None) -> Verdict:
+        """Classes failing any criterion, the units in them, and whether the node proves its down-set infeasible.
 
-        With ``stop_above`` the check stops once that many units fail (the node is then infeasible).
+        The down-set is infeasible when the monotone criteria alone fail more units than the
+        limit, or when the criteria's per-class suppression bounds (``Criterion.judge``) add
+        up to more. With ``stop_above`` the check stops once that many units fail.
         """
         fail = np.zeros(len(nd.sizes), dtype=bool)
+        share = np.zeros(len(nd.sizes))
         n_fail = 0
         mono_exceeded = False
         for crit, mono in zip(self.criteria, self.mono, strict=True):
             attr = crit.attribute
             h = self.hist(nd, attr) if attr else None
             enc = self.units.sensitive[attr] if attr else None
-            fail |= ~crit.passes(nd.sizes, h, enc)
+            ok, need = crit.judge(nd.sizes, h, enc)
+            fail |= ~ok
+            if need is not None:
+                np.maximum(share, need, out=share)
             n_fail = int(nd.sizes[fail].sum())
             if mono and n_fail > self.max_supp:
                 mono_exceeded = True
             if stop_above is not None and n_fail > stop_above:
                 break
-        return fail, n_fail, mono_exceeded
+        bound = float(np.sum(nd.sizes * share))  # no BLAS: np.dot of int64 and float64 is slow
+        return Verdict(fail, n_fail, mono_exceeded, mono_exceeded or bound > self.max_supp, bound)
 
     def loss_of(self, levels: Sequence[int], nd: Snapshot, fail: np.ndarray) -> float:
         """The metric at a node. Share-based metrics depend only on the class, so classes are
@@ -261,7 +299,7 @@ class Lattice:
         levels = tuple(int(x) for x in levels)
         nd = self.node(levels)
         self.checked += 1
-        fail, n_fail, _ = self.failing(nd)
+        fail, n_fail = self.failing(nd)[:2]
         ok = n_fail <= self.max_supp
         return NodeOutcome(levels, ok, n_fail, self.loss_of(levels, nd, fail) if ok else None)
 
@@ -337,23 +375,35 @@ class _Search:
         self.mono_ok = np.zeros(self.n_nodes, dtype=bool)
         self.evaluated = np.zeros(self.n_nodes, dtype=bool)
         self.has_mono = any(lat.mono)
+        # bounds fixed up front: every node's path step is computed once, vectorised
+        self.next_up = _next_up(self.lv, lat.top, lat.strides, self.known_lb) if self.stop_on_bound else None
+        # criteria not monotone under suppression whose judge bounds the suppression below a node
+        self.bounding = any(c.bounds_suppression and not m for c, m in zip(lat.criteria, lat.mono, strict=True))
         self.best = math.inf
         self.best_node: tuple[int, ...] | None = None
 
     def run(self) -> tuple[tuple[int, ...] | None, float]:
-        """Visit nodes in bound order until the bound reaches the best loss; (best node, loss)."""
-        for i in self.order:
-            if self.known_lb[i] >= self.best:
-                if self.stop_on_bound:
-                    break  # every remaining node is bounded by the best loss
-                continue
-            if self.infeasible[i] or self.evaluated[i]:
-                continue
-            if self.has_mono and not self.mono_ok[i]:
-                self.probe(int(i))
-                if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
+        """Visit nodes in bound order until the bound reaches the best loss; (best node, loss).
+
+        Nodes are taken in chunks whose tagged or evaluated members are dropped at once, so
+        only open nodes cost a Python step (tags made meanwhile are re-read per node).
+        """
+        for start in range(0, self.n_nodes, _CHUNK):
+            chunk = self.order[start : start + _CHUNK]
+            if self.stop_on_bound and self.known_lb[chunk[0]] >= self.best:
+                break  # every remaining node is bounded by the best loss
+            for i in chunk[~(self.infeasible[chunk] | self.evaluated[chunk])].tolist():
+                if self.known_lb[i] >= self.best:
+                    if self.stop_on_bound:
+                        return self.best_node, self.best
                     continue
-            self.check(int(i))
+                if self.infeasible[i] or self.evaluated[i]:
+                    continue
+                if self.bounding or (self.has_mono and not self.mono_ok[i]):
+                    self.probe(i)
+                    if self.infeasible[i] or self.evaluated[i] or self.known_lb[i] >= self.best:
+                        continue
+                self.check(i)
         return self.best_node, self.best
 
     def up_set(self, i: int) -> np.ndarray:
@@ -362,13 +412,14 @@ class _Search:
     def check(self, i: int) -> None:
         """Evaluate node i; tag its down-set infeasible or its up-set passing, update the best."""
         lat = self.lat
-        levels = tuple(int(x) for x in self.lv[i])
+        levels = tuple(self.lv[i].tolist())
         nd = lat.node(levels)
         lat.checked += 1
         self.evaluated[i] = True
-        fail, n_fail, mono_exceeded = lat.failing(nd, stop_above=lat.max_supp)
-        if mono_exceeded:
+        fail, n_fail, mono_exceeded, down_infeasible, _ = lat.failing(nd, stop_above=lat.max_supp)
+        if down_infeasible:
             self.infeasible[np.all(self.lv <= self.lv[i], axis=1)] = True
+        if mono_exceeded:
             return
         up = None
         if self.has_mono:
@@ -378,7 +429,7 @@ class _Search:
             dm = lat.metric.class_bound(nd.sizes)
             up = self.up_set(i) if up is None else up
             self.known_lb[up] = np.maximum(self.known_lb[up], dm)
-        if n_fail > lat.max_supp:
+        if n_fail > lat.max_supp or self.known_lb[i] > self.best:  # infeasible, or cannot beat the best
             return
         value = lat.loss_of(levels, nd, fail)
         if value < self.best or (
@@ -386,33 +437,52 @@ class _Search:
         ):
             self.best, self.best_node = value, levels
 
-    def probe(self, i: int) -> None:
-        """Binary search for the lowest node passing the monotone criteria on a path up from i."""
+    def path_up(self, i: int) -> list[int]:
+        """Nodes from i to the top, each step to the successor of cheapest bound (then lowest index)."""
+        if self.next_up is not None:
+            path = [i]
+            while (i := self.next_up[i]) >= 0:
+                path.append(i)
+            return path
         lat = self.lat
-        path = [i]
-        cur = i
+        path, cur = [i], i
         while True:
             up = np.flatnonzero(self.lv[cur] < lat.top)
             if len(up) == 0:
-                break
+                return path
             cand = cur + lat.strides[up]
-            cur = int(cand[np.lexsort((cand, self.known_lb[cand]))[0]])  # cheapest bound, then index
+            cur = int(cand[np.lexsort((cand, self.known_lb[cand]))[0]])
             path.append(cur)
+
+    def probe(self, i: int) -> None:
+        """Binary search on a path up from i for the lowest node that does not prove its down-set
+        infeasible (by the monotone criteria, or by the suppression bounds when they apply)."""
+        path = self.path_up(i)
         lo, hi = 0, len(path) - 1
         while lo < hi:
             mid = (lo + hi) // 2
             p = path[mid]
-            if not (self.infeasible[p] or self.mono_ok[p] or self.evaluated[p]):
+            if not (self.infeasible[p] or self.evaluated[p] or (self.mono_ok[p] and not self.bounding)):
                 self.check(p)
-            if self.mono_ok[p]:
-                hi = mid
-            else:
+            if self.infeasible[p]:
                 lo = mid + 1
+            else:
+                hi = mid
+
+
+def _next_up(lv: np.ndarray, top: np.ndarray, strides: np.ndarray, bound: np.ndarray) -> list[int]:
+    """Per node, its successor of cheapest bound (ties: lowest index); -1 at the top."""
+    idx = np.arange(len(lv))
+    cand = np.where(lv < top, idx[:, None] + strides[None, :], -1)
+    cost = np.where(cand >= 0, bound[np.maximum(cand, 0)], np.inf)
+    best = cost.min(axis=1, keepdims=True)
+    pick = np.where((cand >= 0) & (cost == best), cand, np.iinfo(np.int64).max).min(axis=1)
+    return np.where(np.isfinite(best[:, 0]), pick, -1).tolist()
 
 
 def _check_top(lat: Lattice, top: tuple[int, ...]) -> None:
     """Fail early when the most general node already fails the monotone criteria."""
-    if lat.failing(lat.node(top))[2]:
+    if lat.failing(lat.node(top)).mono_exceeded:
         raise PrivacyModelError(_infeasible_message(lat, top, "even the most general node fails"))
 
 
@@ -443,24 +513,31 @@ def _result(
     df: pd.DataFrame, lat: Lattice, levels: tuple[int, ...], value: float, n_nodes: int, seconds: float
 ) -> SearchResult:
     nd = lat.node(levels)
-    fail, n_fail, _ = lat.failing(nd)
-    unit_class = lat.bottom_map(nd)[lat.unit_bottom]
-    unit_supp = fail[unit_class]
+    fail = lat.failing(nd).fail
     units = lat.units
-    row_unit = units.row_unit if units.row_unit is not None else np.arange(units.n)
-    row_supp = unit_supp[row_unit]
-    out = df.copy()
-    for j, (q, h) in enumerate(zip(lat.qis, lat.hier, strict=True)):
-        out[q] = _label_column(h, levels[j], lat.leaf[row_unit, j], out.index)
-    release = out[~row_supp] if row_supp.any() else out
+    row_unit = units.row_unit
+    if fail.any():  # per-unit and per-row masks only when something is suppressed
+        unit_supp = fail[lat.bottom_map(nd)[lat.unit_bottom]]
+        row_supp = unit_supp if row_unit is None else unit_supp[row_unit]
+    else:
+        unit_supp, row_supp = np.zeros(units.n, dtype=bool), np.zeros(len(df), dtype=bool)
+    hier, qis, columns = lat.hier, lat.qis, lat.unit_columns
+    source = df.copy()  # copy-on-write: cheap now, and later changes to df do not reach the release
+
+    def build_release() -> pd.DataFrame:
+        out = source.copy()
+        for j, (q, h) in enumerate(zip(qis, hier, strict=True)):
+            out[q] = _label_column(h, levels[j], columns[j] if row_unit is None else columns[j][row_unit], out.index)
+        return out[~row_supp] if row_supp.any() else out
+
     k = max([c.k for c in lat.criteria if isinstance(c, KAnonymity)], default=1)
-    util = lossmod.utility(lat.generalized(levels, nd, fail), k)
+    generalized = lat.generalized(levels, nd, fail)
     return SearchResult(
         levels=dict(zip(lat.qis, levels, strict=True)),
-        release=release,
+        build_release=build_release,
         loss=float(value),
         metric=lat.metric.name,
-        utility=util,
+        build_utility=lambda: lossmod.utility(generalized, k),
         n_units=units.n,
         n_suppressed=int(unit_supp.sum()),
         suppressed_rows=int(row_supp.sum()),

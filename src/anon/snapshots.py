@@ -9,6 +9,8 @@ import numpy as np
 
 from privhealth.anon.classes import Histograms
 
+_NEVER = np.iinfo(np.int64).max  # key and class count of a free slot: never below, never chosen
+
 
 class Snapshot:
     """Classes of one node: representative leaf codes, sizes, lazy histograms and bottom map."""
@@ -69,8 +71,8 @@ class SnapshotCache:
         """The cached node below ``levels`` with fewest classes (the bottom is always below)."""
         used = self.used
         below = np.all(self.keys[:used] <= levels, axis=1)
-        s = int(np.argmin(np.where(below, self.n_classes[:used], np.iinfo(np.int64).max)))
-        return self.nodes[tuple(int(x) for x in self.keys[s])]
+        s = int(np.argmin(np.where(below, self.n_classes[:used], _NEVER)))
+        return self.nodes[tuple(self.keys[s].tolist())]
 
     def grew(self, nd: Snapshot, nbytes: int) -> None:
         """Account for arrays added to a snapshot after it was stored."""
