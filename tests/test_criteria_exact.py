@@ -18,13 +18,13 @@ from privhealth.anon.criteria import (
     RecursiveCL,
     TCloseness,
     bind,
-    distance_values,
     hierarchy_for,
     order_for,
     sensitive_of,
 )
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.sensitive import SensitiveAttribute
+from privhealth.anon.t_distances import resolve_distance
 from privhealth.errors import ConfigError
 
 # reference q = [.5, .25, .25] over values 1, 2, 3; class 0 holds value 1 twice (p = [1, 0, 0]),
@@ -42,7 +42,12 @@ def test_distances_by_hand():
     Ordered EMD Σ|cumulative (p−q)|/(m−1): class 0 cums .5, .25, 0 → .75/2 = .375; class 1 cums
     0, .25, 0 → .125. KL Σ p ln(p/q): class 0 ln 2, class 1 ½ ln 2. Ordered EMD on an unordered
     attribute, hierarchical EMD without a hierarchy and an unknown name are ConfigErrors.
-    Kills criteria.py:239 Eq->NotEq, :241, :243, :244 drop Not, :250 Eq->NotEq (dispatch)."""
+    Kills criteria.py:239 Eq->NotEq, :241, :243, :244 drop Not, :250 Eq->NotEq (the name dispatch
+    of 6d856a7; the names now resolve once to ``t_distances`` objects, checked the same way)."""
+
+    def distance_values(name, hist, attr):
+        return resolve_distance(name).values(hist, attr)
+
     a = _attr()
     np.testing.assert_allclose(distance_values("equal", H, a), [0.5, 0.25], atol=1e-12)
     np.testing.assert_allclose(distance_values("ordered", H, a), [0.375, 0.125], atol=1e-12)
@@ -115,7 +120,7 @@ def test_t_parameters():
         TCloseness(0.2, "hierarchical")
     flat = Hierarchy.flat("s", np.array([1, 2, 3]))
     assert TCloseness(0.2, "hierarchical", hierarchy=flat).hierarchy is flat
-    assert TCloseness(0.2, "equal").distance == "equal"
+    assert TCloseness(0.2, "equal").ground.name == "equal"
     crit = [TCloseness(0.2, "hierarchical", attribute="b", hierarchy=flat), TCloseness(0.2, attribute="a"),
             TCloseness(0.3, "hierarchical", attribute="a", hierarchy=flat)]
     assert hierarchy_for(crit, "a") is flat and hierarchy_for(crit, "c") is None

@@ -1,5 +1,5 @@
 """GCP of one- and two-value domains and the non-uniform entropy bound with a value that never
-occurs, by hand, through the public ``full_domain_utility`` / ``node_lower_bounds`` (issue 17,
+occurs, by hand, through the public ``full_domain_utility`` / the metric objects' ``lower_bounds`` (issue 17,
 mutation testing; the loss.py survivors of the recorded run, lines of main 6d856a7).
 """
 
@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from privhealth.anon.hierarchy import Hierarchy
-from privhealth.anon.loss import LevelTables, full_domain_utility, node_lower_bounds
+from privhealth.anon.loss import LevelTables, full_domain_utility
+from privhealth.anon.loss_metrics import resolve_metric
 
 
 def test_gcp_of_one_and_two_value_domains():
@@ -39,7 +40,7 @@ def test_nonuniform_entropy_bound_with_a_value_that_never_occurs():
     data = pd.DataFrame({"A": ["a", "a", "b"]})
     tables = [LevelTables.build(h, h.encode(data["A"]))]
     want = 2 * math.log2(1.5) + math.log2(3)
-    bounds = node_lower_bounds("nonuniform_entropy", tables, np.array([[0], [1]]))
+    bounds = resolve_metric("nonuniform_entropy").lower_bounds(tables, np.array([[0], [1]]))
     assert bounds is not None
     np.testing.assert_allclose(bounds, [0.0, want], rtol=0, atol=1e-12)
     assert full_domain_utility(data, {"A": h}, {"A": 1}).nonuniform_entropy == pytest.approx(want)
