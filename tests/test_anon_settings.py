@@ -48,7 +48,8 @@ def test_a_sweep_drops_an_ignored_setting_from_the_jobs_that_ignore_it(caplog):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         grid = [["anon=optimal", "anon.k=2"], ["anon=optimal", "anon.k=5"],
                 ["anon=paper_rules", "anon.k=2"], ["anon=paper_rules", "anon.k=5"]]
-        plan = plan_sweep(grid, lambda ov: compose("config", overrides=ov), memo_key="test_anon_settings")
+        plan = plan_sweep(grid, lambda ov: compose("config", overrides=ov, return_hydra_config=True),
+                          memo_key="test_anon_settings")
     assert plan.jobs == [["anon=optimal", "anon.k=2"], ["anon=optimal", "anon.k=5"], ["anon=paper_rules"]]
     assert plan.merged == [(2, [2, 3])]
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

@@ -209,7 +209,8 @@ def sweep_plan(config: DictConfig) -> SweepPlan:
     grid = grid_jobs(config)
     if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("PrivhealthSweeper"):
         return SweepPlan(grid=grid, jobs=grid)  # Hydra's own basic sweeper launches the grid as it is
-    return plan_sweep(grid, lambda ov: compose(config_name=name, overrides=ov), memo_key=name)
+    return plan_sweep(grid, lambda ov: compose(config_name=name, overrides=ov, return_hydra_config=True),
+                       memo_key=name)
 
 
 def sweep_jobs(config: DictConfig) -> list[list[str]]:

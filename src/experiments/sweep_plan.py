@@ -25,7 +25,7 @@ from privhealth.experiments.anon_settings import ignored, option_name
 
 log = logging.getLogger("privhealth")
 MODEL_DP = "model.dp"
-Compose = Callable[[list[str]], DictConfig]
+Compose = Callable[[list[str]], DictConfig]  # overrides → composed config (with its hydra node: the choices)
 
 
 @dataclass
@@ -79,8 +79,8 @@ def plan_job(job: Sequence[str], compose: Compose) -> tuple[list[str], dict[tupl
         return list(job), {}  # the job is broken anyway: composing it as given reports why
     anon = OmegaConf.to_container(cfg.anon, resolve=True) if cfg.get("anon") is not None else {}
     assert isinstance(anon, dict)
-    chosen = [o.get_value_element_as_str() for o in parsed if o.key_or_group == "anon" and not o.package]
-    option = chosen[-1] if chosen else option_name(anon)
+    # the option as chosen (anon=none, also through an experiment's or a frontier point's defaults)
+    option = str(OmegaConf.select(cfg, "hydra.runtime.choices.anon", default=None) or option_name(anon))
     dropped: dict[tuple[str, str], str] = {}
     for k in keys:
         if k and k not in anon:
@@ -139,14 +139,24 @@ def plan_sweep(grid: Sequence[Sequence[str]], compose: Compose, memo_key: Any = 
     return plan
 
 
+def _is_value(o: Any) -> bool:
+    """A plain ``a.b=v`` value override (not a group choice, not ``+``/``~``, not ``hydra.*``)."""
+    name = o.key_or_group
+    return ("." in name and "/" not in name and not name.startswith("hydra.") and not o.package
+            and not (o.is_delete() or o.is_add() or o.is_force_add()))
+
+
 def prepare_argv(argv: Sequence[str], conf_dir: str, config_name: str = "config") -> list[str]:
-    """The command line made composable: ``model.dp=<bool>`` and multirun-wide ``anon.<key>=<v>`` settings.
+    """The command line made composable: ``model.dp=<bool>``, and a multirun's settings of keys its
+    parent config lacks.
 
     Single run: ``model.dp=true`` becomes ``model.<name>.dp=true`` per selected model. Multirun
     (``-m`` or an experiment with ``hydra.mode: MULTIRUN``): Hydra composes the sweep's parent config
-    with every one-value override, so ``model.dp=true`` or an ``anon.epsilon=1`` the default
-    anonymization lacks would fail there; each becomes the one-value sweep ``choice(<v>)``, which
-    Hydra applies per job only, where ``plan_sweep`` expands or drops it. Anything else is left as is.
+    (the default groups) with every one-value override, so ``model.dp=true``, an ``anon.epsilon=1`` the
+    default anonymization lacks or a ``model.dense.max_epochs=10`` for models the jobs select would
+    fail there; each becomes the one-value sweep ``choice(<v>)``, which Hydra applies per job only,
+    where ``plan_sweep`` expands ``model.dp`` and drops ``anon.*`` keys a job lacks (any other missing
+    key fails that job's composition, naming it). Anything else is left as is.
     """
     from hydra import compose, initialize_config_dir
     from hydra._internal.utils import get_args_parser
@@ -156,34 +166,31 @@ def prepare_argv(argv: Sequence[str], conf_dir: str, config_name: str = "config"
         parsed = _parse(args.overrides or [])
     except (SystemExit, HydraException):
         return list(argv)  # Hydra reports its own usage and syntax errors
-    special = [i for i, o in enumerate(parsed) if not o.is_sweep_override()
-               and (_anon_key(o) or (o.key_or_group == MODEL_DP and not o.is_delete()))]
-    if not special or args.config_path or args.config_dir:
+    values = [i for i, o in enumerate(parsed) if not o.is_sweep_override() and _is_value(o)]
+    if not values or args.config_path or args.config_dir:
         return list(argv)
     overrides = list(args.overrides)
     base = [s for i, (s, o) in enumerate(zip(overrides, parsed, strict=True))
-            if i not in special and not o.is_sweep_override()]  # the sweep's parent: swept values left out
+            if i not in values and not o.is_sweep_override()]  # the groups of the sweep's parent (or the run)
     try:
         with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
             cfg = compose(args.config_name or config_name, overrides=base, return_hydra_config=True)
     except HydraException:
         return list(argv)
     multirun = args.multirun or str(OmegaConf.select(cfg, "hydra.mode", default="")) == "RunMode.MULTIRUN"
-    anon = cfg.get("anon") or {}
     models = list(cfg.model.keys()) if cfg.get("model") else []
+    missing = object()
     new: list[str] = []
     for i, (s, o) in enumerate(zip(overrides, parsed, strict=True)):
-        if i not in special:
-            new.append(s)
-        elif multirun:
-            key = _anon_key(o)
-            new.append(f"{o.key_or_group}=choice({s.split('=', 1)[1]})" if key is None or key not in anon else s)
-        elif o.key_or_group == MODEL_DP:
+        lacking = i in values and OmegaConf.select(cfg, o.key_or_group, default=missing) is missing
+        if lacking and multirun:
+            new.append(f"{o.key_or_group}=choice({s.split('=', 1)[1]})")
+        elif lacking and o.key_or_group == MODEL_DP:
             value = o.value()
             text = str(value).lower() if isinstance(value, bool) else o.get_value_element_as_str()
             new += [f"model.{m}.dp={text}" for m in models]
         else:
-            new.append(s)  # a single run's anon.<key>: composed and refused (or run) as given
+            new.append(s)  # composed as given (a single run's ignored anon.<key> is then refused)
     rest = list(argv)[: len(argv) - len(overrides)] if argv[len(argv) - len(overrides):] == overrides else None
     if rest is None:  # flags after the overrides: rebuild conservatively
         rest = [a for a in argv if a not in overrides]
