@@ -50,7 +50,7 @@ def test_grid_jobs_that_become_identical_run_once(sweep):
             "(anon=dp_synthetic); the copula has no privacy budget)") in out
     assert ("sweep: anon.k dropped from the jobs where it would do nothing (anon=none has no setting 'k'; "
             "anon=synthetic has no setting 'k'; anon=dp_synthetic has no setting 'k')") in out
-    assert out.count("sweep: anon.k dropped") == 1
+    assert out.count("[HYDRA] sweep: anon.k dropped") == 1  # once as a warning (again under the summary table)
     # grid order: anon × epsilon × k × dp, so grid jobs #0 (k=2, dp=false) and #2 (k=5, dp=false) merge
     assert ("sweep: grid jobs #0, #2 are the same job once those settings are dropped: run once as job #0 "
             "(anon=none model=logreg model.logreg.dp=false data.n_patients=120") in out
