@@ -97,13 +97,18 @@ def frontier_figure(points: pd.DataFrame, risk: Sequence[str], utility: str) -> 
     """One figure, one panel per risk metric (shared y = utility); families by colour and marker, ε annotated."""
     fig = Figure(figsize=(5.2 * len(risk), 4.4))
     axes = fig.subplots(1, len(risk), sharey=True, squeeze=False)[0]
+    models = sorted(points["model"].astype(str).unique())
     for ax, key in zip(axes, risk, strict=True):
         for fam in FAMILIES:
             sub = points[points["family"] == fam]
             if sub.empty:
                 continue
             colour, marker = STYLE[fam]
-            ax.scatter(sub[key], sub[utility], c=colour, marker=marker, s=60, label=fam, edgecolors="k", linewidths=0.4)
+            filled = sub["model"].astype(str) == models[0]  # the first model filled, the others open
+            ax.scatter(sub.loc[filled, key], sub.loc[filled, utility], c=colour, marker=marker, s=60, label=fam,
+                       edgecolors="k", linewidths=0.4)
+            ax.scatter(sub.loc[~filled, key], sub.loc[~filled, utility], facecolors="none", edgecolors=colour,
+                       marker=marker, s=60, linewidths=1.4, label=None)
             for _, row in sub.iterrows():
                 text = _label(row)
                 if text and pd.notna(row[key]) and pd.notna(row[utility]):
@@ -114,7 +119,8 @@ def frontier_figure(points: pd.DataFrame, risk: Sequence[str], utility: str) -> 
             ax.axvline(0.5, color="grey", ls=":", lw=1)
     axes[0].set_ylabel(f"{utility} (real test patients)")
     axes[0].legend(fontsize=8, loc="best")
-    fig.suptitle("Privacy-utility frontier: every family, the same attacks")
+    others = f"; open: {', '.join(models[1:])}" if len(models) > 1 else ""
+    fig.suptitle(f"Privacy-utility frontier: every family, the same attacks (filled: {models[0]}{others})")
     fig.tight_layout()
     return fig
 
