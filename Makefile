@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 REPORT_ARGS ?=
 
-.PHONY: install run test test-ui ui notebook lint typecheck mutate bench paper clean
+.PHONY: install run test test-ui ui notebook lint typecheck mutate bench paper frontier clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ test: install
 paper: install $(KEY)
 	$(BIN)/privhealth-run experiment=paper $(ARGS)
 	$(BIN)/privhealth-report $(REPORT_ARGS)
+
+## frontier: k/l/t, DP-SGD, DP synthetic and synthetic releases on one privacy-utility plot
+## (experiment=frontier, 10 jobs), then the report with the families section under reports/frontier/
+## (docs/frontier.md). ARGS go to the experiment, e.g. ARGS="data.n_patients=300 model.dense.max_epochs=10".
+frontier: install $(KEY)
+	$(BIN)/privhealth-run experiment=frontier $(ARGS)
+	$(BIN)/privhealth-report report.experiment=frontier report.frontier.families=true \
+		'report.out=$${paths.reports}/frontier' $(REPORT_ARGS)
 
 ## bench: the benchmarks against peer tools and at scale; prints the tables and writes
 ## docs/benchmarks.md (about 15 min; BENCH_ARGS="--only peers_mondrian" for a subset)

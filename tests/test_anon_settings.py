@@ -17,6 +17,7 @@ from privhealth.experiments.anon_settings import (
     overridden_anon_keys,
     refuse_ignored,
 )
+from privhealth.experiments.sweep_plan import plan_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")
@@ -41,12 +42,22 @@ def test_paper_rules_k_is_refused_before_any_run(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no store, no cache, no output folder
 
 
-def test_a_sweep_job_with_an_ignored_setting_is_refused_naming_the_job(tmp_path):
-    proc = cli(tmp_path, "-m", "anon=optimal,paper_rules", "anon.k=2")
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    out = proc.stdout + proc.stderr
-    assert "sweep job #1 (anon=paper_rules anon.k=2)" in out and "anon.k would do nothing" in out
-    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / ".cache").exists()
+def test_a_sweep_drops_an_ignored_setting_from_the_jobs_that_ignore_it(caplog):
+    """In a multirun the setting is dropped with one warning line instead of refused (docs/sweeps.md):
+    ``-m anon=optimal,paper_rules anon.k=2,5`` launches optimal at k=2 and 5, and paper_rules once."""
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        grid = [["anon=optimal", "anon.k=2"], ["anon=optimal", "anon.k=5"],
+                ["anon=paper_rules", "anon.k=2"], ["anon=paper_rules", "anon.k=5"]]
+        plan = plan_sweep(grid, lambda ov: compose("config", overrides=ov, return_hydra_config=True),
+                          memo_key="test_anon_settings")
+    assert plan.jobs == [["anon=optimal", "anon.k=2"], ["anon=optimal", "anon.k=5"], ["anon=paper_rules"]]
+    assert plan.merged == [(2, [2, 3])]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned[0].startswith("sweep: anon.k dropped from the jobs where it would do nothing (anon=paper_rules "
+                                "applies fixed rules that never read it")
+    assert warned[1] == ("sweep: grid jobs #2, #3 are the same job once those settings are dropped: "
+                         "run once as job #2 (anon=paper_rules)")
+    assert warned[2] == "sweep: 4 grid jobs, 3 distinct jobs launched" and len(warned) == 3
 
 
 @pytest.mark.parametrize("overrides", [["anon=optimal", "anon.k=5"], ["anon=mondrian", "anon.k=7", "anon.t=0.3"],

@@ -27,7 +27,7 @@ from privhealth.data.schema import Dataset
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PRIMARY = ("config", "tradeoff", "report")
 # groups selected from the primary config by a plain `group=option` override
-GROUPS = ("anon", "attack", "data", "evaluation", "experiment", "model", "paths", "privacy", "split",
+GROUPS = ("anon", "attack", "data", "evaluation", "experiment", "frontier", "model", "paths", "privacy", "split",
           "task", "tracking")
 NESTED = ("anon/identifiers", "anon/hierarchies")  # chosen inside anon=optimal|mondrian
 SIM = ["data.n_patients=60"]
@@ -54,6 +54,7 @@ def test_every_yaml_file_is_a_tested_option():
     tested = {f"{g}/{o}" for g, o in CASES + NESTED_CASES}
     tested |= {f"search/{o}" for o in options("search")}
     tested |= {f"hydra/launcher/{o}" for o in options("hydra/launcher")}
+    tested |= {f"hydra/sweeper/{o}" for o in options("hydra/sweeper")}
     tested |= set(PRIMARY)
     assert files == tested
     assert {"mondrian", "optimal", "paper_rules", "safe_harbor", "none"} <= set(options("anon"))
@@ -154,6 +155,20 @@ def test_launcher_and_sweep_callback_instantiate(launcher, env):
     assert instantiate(cfg.hydra.launcher) is not None
     for name, cb in cfg.hydra.callbacks.items():
         assert instantiate(cb) is not None, name
+
+
+def test_the_default_sweeper_is_the_projects_grid_sweeper(env):
+    """conf/config.yaml selects hydra/sweeper=privhealth (docs/sweeps.md); experiment=paper's params reach it."""
+    from hydra.core.plugins import Plugins
+
+    from privhealth.experiments.launcher import register_launcher
+
+    register_launcher()
+    cfg = _compose("config", [f"paths.root={env}", "experiment=paper", *SIM], hydra_cfg=True)
+    assert cfg.hydra.sweeper._target_.endswith("PrivhealthSweeper")
+    assert cfg.hydra.sweeper.params.anon.startswith("none,paper_rules")
+    sweeper = Plugins.instance()._instantiate(cfg.hydra.sweeper)
+    assert type(sweeper).__name__ == "PrivhealthSweeper" and sweeper.params["anon"] == cfg.hydra.sweeper.params.anon
 
 
 def _ends(spec: DictConfig) -> list[Any]:

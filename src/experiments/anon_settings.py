@@ -38,6 +38,11 @@ CONDITIONAL: dict[str, dict[str, tuple[Callable[[Mapping[str, Any]], bool], str]
         "max_levels": (lambda s: s.get("method") == "optimal", "only by the optimal (lattice) search"),
     },
 }
+_SYNTHETIC = "privhealth.anon.synthetic.SyntheticAnonymizer"
+CONDITIONAL[_SYNTHETIC] = {
+    key: (lambda s: s.get("method") == "mst", "only with method=mst (anon=dp_synthetic); the copula has no privacy budget")
+    for key in ("epsilon", "delta", "iters")
+}
 _ALWAYS = frozenset({"_target_", "_convert_", "_recursive_", "_partial_"})
 
 

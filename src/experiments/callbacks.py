@@ -34,6 +34,7 @@ from privhealth.experiments.liveness import (
     reap_stale_runs,
     track_open_run,
 )
+from privhealth.experiments.sweep_plan import SweepPlan, plan_sweep
 from privhealth.experiments.tracking import ensure_experiment, git_commit
 
 log = logging.getLogger("privhealth")
@@ -79,6 +80,7 @@ class MlflowSweepCallback(Callback):
         self._client: MlflowClient | None = None
         self._run_id: str | None = None
         self._sweep_id: str | None = None
+        self._notes: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -95,6 +97,8 @@ class MlflowSweepCallback(Callback):
         overrides += [str(o) for o in (OmegaConf.select(config, "hydra.overrides.hydra") or [])
                       if not str(o).startswith("hydra.mode=")]  # e.g. hydra/launcher=joblib
         experiment = experiment_choice(config)
+        plan = sweep_plan(config) if is_grid_sweeper(config) else None
+        self._notes = plan.warnings() if plan else []
         tags = {
             "privhealth.sweep_id": sweep_id,
             "privhealth.kind": "sweep",
@@ -105,9 +109,14 @@ class MlflowSweepCallback(Callback):
         }
         if experiment:
             tags["privhealth.experiment"] = experiment
+        if self._notes:  # settings dropped from jobs that ignore them, grid jobs merged (sweep_plan.py)
+            tags["privhealth.merged_jobs"] = "\n".join(self._notes)[:7000]
         run = client.create_run(
             exp_id, run_name=self.run_name or f"{experiment or 'sweep'}-{sweep_id}", tags={**process_tags(), **tags}
         )
+        if plan is not None:
+            client.log_metric(run.info.run_id, "sweep/grid_jobs", len(plan.grid))
+            client.log_metric(run.info.run_id, "sweep/jobs", len(plan.jobs))
         install_signal_handlers()
         track_open_run(uri, run.info.run_id)  # ended KILLED if the sweep dies before its end
         self._client, self._run_id, self._sweep_id = client, run.info.run_id, sweep_id
@@ -135,10 +144,11 @@ class MlflowSweepCallback(Callback):
         self._client.log_metric(self._run_id, "sweep/failed_runs", len(failed_jobs))
         self._client.set_terminated(self._run_id, status="FINISHED")
         close_run(self._run_id)
-        report_sweep(config, self._client, self._run_id, self._sweep_id)
+        report_sweep(config, self._client, self._run_id, self._sweep_id, self._notes)
 
 
-def report_sweep(config: DictConfig, client: MlflowClient, run_id: str, sweep_id: str | None) -> None:
+def report_sweep(config: DictConfig, client: MlflowClient, run_id: str, sweep_id: str | None,
+                 notes: list[str] | None = None) -> None:
     """Print (and log on the parent run) the table of the sweep's jobs, then the link to the runs."""
     from rich.console import Console
 
@@ -149,9 +159,11 @@ def report_sweep(config: DictConfig, client: MlflowClient, run_id: str, sweep_id
     ascending = bool(OmegaConf.select(config, "sweep_summary.ascending", default=False))
     console = Console(width=max(200, Console().width))
     try:
-        df = summarize_sweep(client, run_id, sweep_id or "", sort_by, ascending)
+        df = summarize_sweep(client, run_id, sweep_id or "", sort_by, ascending, notes or [])
         if not df.empty:
             console.print(rich_table(df, sort_by))
+        for line in notes or []:
+            console.print(line, soft_wrap=True)
     except Exception as exc:  # a summary must not turn a finished sweep into a failure
         log.warning("sweep summary not written: %s: %s", type(exc).__name__, exc)
     link = link_from_cfg(config)
@@ -159,9 +171,17 @@ def report_sweep(config: DictConfig, client: MlflowClient, run_id: str, sweep_id
         console.print(f"Open the runs in MLflow (`make ui` first):  {link}", soft_wrap=True)
 
 
+GRID_SWEEPERS = ("BasicSweeper", "PrivhealthSweeper")
+
+
+def is_grid_sweeper(config: DictConfig) -> bool:
+    """Whether the sweep's jobs are a grid fixed before launch (Hydra's basic sweeper or ours)."""
+    return str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith(GRID_SWEEPERS)
+
+
 def swept_keys(config: DictConfig) -> list[str]:
     """The config keys whose value differs between the sweep's jobs (``anon.k`` of ``anon.k=2,5``)."""
-    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
+    if not is_grid_sweeper(config):
         return []
     values: dict[str, set[str]] = {}
     try:
@@ -175,12 +195,27 @@ def swept_keys(config: DictConfig) -> list[str]:
     return [k for k, v in values.items() if len(v) > 1]
 
 
-def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """The override list of every job a basic-sweeper multirun will launch (params + command line)."""
+def grid_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job of the sweep's grid (params + command line), as Hydra crosses them."""
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     args = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
     parsed = OverridesParser.create().parse_overrides(args)
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def sweep_plan(config: DictConfig) -> SweepPlan:
+    """The grid with ignored settings dropped and identical jobs merged (what ``PrivhealthSweeper`` launches)."""
+    name = str(OmegaConf.select(config, "hydra.job.config_name"))
+    grid = grid_jobs(config)
+    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("PrivhealthSweeper"):
+        return SweepPlan(grid=grid, jobs=grid)  # Hydra's own basic sweeper launches the grid as it is
+    return plan_sweep(grid, lambda ov: compose(config_name=name, overrides=ov, return_hydra_config=True),
+                       memo_key=name)
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job the multirun will launch."""
+    return sweep_plan(config).jobs
 
 
 def preflight(config: DictConfig) -> None:
@@ -192,7 +227,7 @@ def preflight(config: DictConfig) -> None:
 
     check_launcher(config)  # hydra/launcher=local_parallel's settings
 
-    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
+    if not is_grid_sweeper(config):
         return  # another sweeper decides its jobs as it goes
     name = str(OmegaConf.select(config, "hydra.job.config_name"))
     for i, job in enumerate(sweep_jobs(config)):

@@ -224,5 +224,7 @@ def register_launcher() -> None:
 
     import hydra_plugins.privhealth_launcher.config  # noqa: F401  (stores the config group entry)
     from hydra_plugins.privhealth_launcher.privhealth_launcher import PrivhealthParallelLauncher
+    from hydra_plugins.privhealth_launcher.privhealth_sweeper import PrivhealthSweeper
 
     Plugins.instance().register(PrivhealthParallelLauncher)
+    Plugins.instance().register(PrivhealthSweeper)  # hydra/sweeper=privhealth, the default (conf/config.yaml)

@@ -58,8 +58,16 @@ def release_only(cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
     return folder, finite(metrics)
 
 
+def main() -> None:
+    """Entry point: make the project's sweeper and launcher known to Hydra (a ``-m`` grid), then run."""
+    from privhealth.experiments.launcher import register_launcher
+
+    register_launcher()
+    hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Write the anonymized release of ``data`` under ``anon``; exit 2 with the reason on bad input."""
     try:
         folder, m = release_only(cfg)

@@ -23,6 +23,7 @@ from privhealth.experiments.liveness import install_signal_handlers, interrupt_t
 from privhealth.experiments.pipeline import ModelOutcome, PipelineResult, run_pipeline, validate_job
 from privhealth.experiments.protocol import DELTA_PREFIX
 from privhealth.experiments.runs_view import link_from_cfg
+from privhealth.experiments.sweep_plan import prepare_argv
 from privhealth.experiments.tracking import ensure_experiment, redact_uri_password
 
 log = logging.getLogger("privhealth")
@@ -128,6 +129,7 @@ def print_summary(cfg: DictConfig, result: PipelineResult) -> None:
 def main() -> None:
     """Entry point: refuse credentials and bad settings (exit 2) before Hydra writes anything, then run."""
     register_launcher()  # hydra/launcher=privhealth_parallel (local_parallel), also under an editable install
+    sys.argv[1:] = prepare_argv(sys.argv[1:], CONF_DIR)  # model.dp=<bool>; a multirun's anon.<key> (sweep_plan.py)
     precheck(sys.argv[1:], CONF_DIR, "config", validate_job)
     hydra_main()
 

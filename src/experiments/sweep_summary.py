@@ -88,12 +88,15 @@ def display_rows(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, out
 
 
-def to_markdown(df: pd.DataFrame, sort_by: str) -> str:
-    """The table as GitHub Markdown (what the parent run's ``sweep_summary.md`` holds)."""
+def to_markdown(df: pd.DataFrame, sort_by: str, notes: Sequence[str] = ()) -> str:
+    """The table as GitHub Markdown (what the parent run's ``sweep_summary.md`` holds); ``notes``: the
+    sweep plan's lines (settings dropped from jobs that ignore them, grid jobs merged) below it."""
     header, rows = display_rows(df)
     lines = [f"Sweep summary: {len(df)} run(s), sorted by `{sort_by}`; [95% CI] by bootstrap over test patients.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -115,11 +118,11 @@ def rich_table(df: pd.DataFrame, sort_by: str) -> Any:
 
 
 def summarize_sweep(client: MlflowClient, parent_run_id: str, sweep_id: str, sort_by: str = "test/f1",
-                    ascending: bool = False) -> pd.DataFrame:
+                    ascending: bool = False, notes: Sequence[str] = ()) -> pd.DataFrame:
     """Build the table, log it on the parent run (Markdown and CSV) and return it."""
     exp_id = client.get_run(parent_run_id).info.experiment_id
     df = summary_frame(sweep_runs(client, exp_id, sweep_id), sort_by, ascending)
     if not df.empty:
-        client.log_text(parent_run_id, to_markdown(df, sort_by), "sweep_summary.md")
+        client.log_text(parent_run_id, to_markdown(df, sort_by, notes), "sweep_summary.md")
         client.log_text(parent_run_id, to_csv(df), "sweep_summary.csv")
     return df

@@ -6,7 +6,7 @@ import json
 import logging
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from privhealth.experiments.report.cohort import (
     release_infos,
     table2_section,
 )
+from privhealth.experiments.report.families import DEFAULT_RISK, DEFAULT_UTILITY, families_section
 from privhealth.experiments.report.figures import model_sections
 from privhealth.experiments.report.frontier import frontier_section
 from privhealth.experiments.report.risk import risk_section
@@ -85,6 +86,9 @@ def build_report(
     paper_variant: str = "paper_rules",
     log_run: bool = True,
     artifact_root: str | None = None,
+    families: bool = False,
+    frontier_risk: Sequence[str] = DEFAULT_RISK,
+    frontier_utility: str = DEFAULT_UTILITY,
 ) -> PaperReport:
     """Write the paper report for the latest ``sweep_experiment`` sweep in the store at ``uri``."""
     out = Path(out)
@@ -120,6 +124,9 @@ def build_report(
                                f"(it holds {', '.join(sweep.variants)})")
                 sections.append(s)
             sections += guarded("Figs. 7-10", lambda: model_sections(w, store, sweep, paper_variant), errors)
+        if families and sweep is not None and not sweep.runs.empty:  # issue 18: every family on one frontier
+            sections += guarded("families", lambda: families_section(w, sweep, frontier_risk, frontier_utility),
+                                errors)
         sections += guarded("frontier", lambda: frontier_section(w, store, study), errors)
         missing = [m for s in [*claims, *sections] for m in s.missing]
         md = assemble(uri, sweep, claims, sections, missing, errors)

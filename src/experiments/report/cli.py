@@ -30,6 +30,8 @@ def main(cfg: DictConfig) -> None:
             sweep_experiment=str(r.experiment), sweep_id=r.get("sweep_id"), study=r.get("study"),
             paper_variant=str(r.paper_release), log_run=bool(r.log_to_mlflow),
             artifact_root=cfg.tracking.get("artifact_root"),
+            families=bool(r.frontier.families), frontier_risk=list(r.frontier.risk),
+            frontier_utility=str(r.frontier.utility),
         )
     except PrivHealthError as exc:
         log.error("%s", exc)
