@@ -166,7 +166,11 @@ def evaluate(tables: Tables, settings: AnonymeterSettings, seed: int = 0) -> dic
     inference guesses ``secret`` from every other compared column.
     """
     try:
-        from anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
+        from anonymeter.evaluators import (
+            InferenceEvaluator,
+            LinkabilityEvaluator,
+            SinglingOutEvaluator,
+        )
     except ImportError as e:
         raise ConfigError("anonymeter is not installed (`make install` installs it, docs/risk.md); "
                           "or set attack.anonymeter.enabled=false") from e
@@ -186,7 +190,8 @@ def evaluate(tables: Tables, settings: AnonymeterSettings, seed: int = 0) -> dic
             ev = SinglingOutEvaluator(ori=ori, syn=syn, control=ctl, n_attacks=n, n_cols=n_cols,
                                       seed=seed, max_attempts=50 * n)
             try:
-                ev.evaluate(mode=mode)
+                with _global_seed(seed):
+                    ev.evaluate(mode=mode)
             except RuntimeError:  # anonymeter could not build n queries: too few distinct records
                 continue
             so[mode] = _figures(ev, cl, f"risk/anonymeter_singling_out_{mode}")
@@ -213,9 +218,14 @@ def evaluate(tables: Tables, settings: AnonymeterSettings, seed: int = 0) -> dic
 
 @contextlib.contextmanager
 def _global_seed(seed: int) -> Iterator[None]:
-    """numpy's global generator seeded for the block, its previous state restored after."""
+    """numpy's global generator seeded for the block, its previous state restored after; polars'
+    seeded too (anonymeter's singling-out size correction samples with it). Linkability's random
+    baseline uses a fresh unseeded generator: only ``*_linkability_baseline_rate`` varies between runs."""
+    import polars as pl
+
     state = np.random.get_state()  # noqa: NPY002 (anonymeter draws from the legacy global generator)
     np.random.seed(seed)  # noqa: NPY002
+    pl.set_random_seed(seed)
     try:
         yield
     finally:
