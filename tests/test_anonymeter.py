@@ -24,7 +24,12 @@ from privhealth.anon.attacks.anonymeter_eval import (
     comparable_tables,
 )
 from privhealth.errors import ConfigError, PrivHealthError
-from privhealth.experiments.pipeline import load_dataset, make_anonymizer, run_pipeline
+from privhealth.experiments.pipeline import (
+    load_dataset,
+    make_anonymizer,
+    run_pipeline,
+    validate_job,
+)
 
 SETTINGS = AnonymeterSettings(n_attacks=150)
 SMALL = ["data.n_patients=300", "evaluation.n_bootstrap=50", "evaluation.folds=2", "model=logreg",
@@ -133,6 +138,12 @@ def test_control_patients_must_not_be_in_the_release(cohort):
 def test_bad_settings_are_named(setting, message):
     with pytest.raises(ConfigError, match=message):
         AnonymeterSettings.from_mapping(setting)
+
+
+def test_a_bad_setting_is_refused_before_any_run(tmp_path):
+    cfg = compose_cfg(tmp_path, [*SMALL, "attack.anonymeter.n_attacks=3"], fast=False)
+    with pytest.raises(ConfigError, match="attack.anonymeter.n_attacks"):
+        validate_job(cfg)
 
 
 def test_a_run_logs_the_anonymeter_risks(tmp_path):

@@ -34,6 +34,7 @@ from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretE
 from privhealth.experiments import artifacts, mia, naming
 from privhealth.experiments.anon_settings import effective_settings
 from privhealth.experiments.anonymeter_risk import anonymeter_metrics
+from privhealth.experiments.anonymeter_risk import settings_of as anonymeter_settings
 from privhealth.experiments.cache import (
     ANON_CODE,
     RISK_CODE,
@@ -285,6 +286,7 @@ def validate_job(cfg: DictConfig) -> tuple[dict[str, dict[str, Any]], Any]:
     for mcfg in models.values():
         build_model(mcfg)
     Settings.from_cfg(cfg.evaluation)
+    anonymeter_settings(cfg)  # attack.anonymeter: a bad setting is refused before any run opens
     return models, make_anonymizer(cfg)
 
 
