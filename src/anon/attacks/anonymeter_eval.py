@@ -99,11 +99,11 @@ class Tables:
 
 
 def comparable_tables(release: Release, ori: pd.DataFrame, control: pd.DataFrame, window: int,
-                      settings: AnonymeterSettings, seed: int = 0) -> Tables:
+                      settings: AnonymeterSettings) -> Tables:
     """The three tables anonymeter compares (module doc): ``release`` made from ``ori``'s patients
     only, ``control`` raw records of other patients, both raw frames in the anonymizer's input layout."""
     schema = release.schema
-    entity, time = schema.entity, [t for t in schema.time]
+    entity, time = schema.entity, list(schema.time)
     if entity is None:
         raise SchemaError("anonymeter needs an entity (patient) column in the release's schema")
     derived, random = code_columns(release)
@@ -254,4 +254,4 @@ def assess_anonymeter(release: Release, ori: pd.DataFrame, control: pd.DataFrame
     s = settings if isinstance(settings, AnonymeterSettings) else AnonymeterSettings.from_mapping(settings)
     if not s.enabled:
         return {}
-    return evaluate(comparable_tables(release, ori, control, window, s, seed), s, seed)
+    return evaluate(comparable_tables(release, ori, control, window, s), s, seed)
