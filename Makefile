@@ -9,6 +9,10 @@ BENCH_STAMP := $(VENV)/.installed-bench
 KEY    := .secrets/pseudonym.key
 ARGS   ?=
 PYTEST_ARGS ?=
+# anonymeter 1.1.0 declares numpy<1.27 and pyarrow<22, which would downgrade numpy 2.4 and pyarrow;
+# its code runs unchanged on numpy 2.4 / pandas 3.1 / pyarrow 25 (tests/test_anonymeter.py), so it
+# is installed without its declared pins; its real imports are the `anonymeter` extra of pyproject.
+ANONYMETER = $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'anonymeter==1.1.0'
 BENCH_ARGS ?=
 REPORT_ARGS ?=
 
@@ -17,11 +21,12 @@ REPORT_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,dp,synth]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,dp,synth,anonymeter]'
+	$(ANONYMETER)
 	touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,dp,synth,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster,dp,synth,anonymeter,bench]'
 	touch $(BENCH_STAMP)
 
 install: $(STAMP)

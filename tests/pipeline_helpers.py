@@ -16,6 +16,9 @@ FAST = [
     "model.rf.n_jobs=1",
     "model.xgboost.n_estimators=60",
     "model.xgboost.n_jobs=1",
+    # anonymeter (numba compile + a second anonymization per run) is tested in test_anonymeter.py
+    # and by the fast=False pipeline tests
+    "attack.anonymeter.enabled=false",
 ]
 
 

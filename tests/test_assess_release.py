@@ -13,6 +13,7 @@ from attack_cases import REPO, cohort, report
 from omegaconf import OmegaConf
 
 from privhealth.anon.attacks import AttackConfig
+from privhealth.anon.attacks.anonymeter_eval import AnonymeterSettings
 from privhealth.errors import ConfigError
 
 REQUIRED = {
@@ -71,6 +72,8 @@ def test_config_group_matches_the_defaults():
     # attack.mia configures membership inference on the trained models (experiments/mia.py);
     # the pipeline hands the release attacks everything else (pipeline.assess)
     assert set(mapping.pop("mia")) == {"enabled", "shadow_models", "n_bootstrap", "max_candidates", "fpr"}
+    # attack.anonymeter needs a held-out control set (experiments/anonymeter_risk.py): its defaults
+    assert AnonymeterSettings.from_mapping(mapping.pop("anonymeter")) == AnonymeterSettings()
     parsed = AttackConfig.from_mapping(mapping)
     assert parsed.seed == 42
     assert dataclasses.replace(parsed, seed=0) == AttackConfig()

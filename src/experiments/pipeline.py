@@ -33,6 +33,8 @@ from privhealth.data.schema import Dataset
 from privhealth.errors import ConfigError, PrivHealthError, SchemaError, SecretError
 from privhealth.experiments import artifacts, mia, naming
 from privhealth.experiments.anon_settings import effective_settings
+from privhealth.experiments.anonymeter_risk import anonymeter_metrics
+from privhealth.experiments.anonymeter_risk import settings_of as anonymeter_settings
 from privhealth.experiments.cache import (
     ANON_CODE,
     RISK_CODE,
@@ -160,6 +162,7 @@ def assess(
     attack_cfg = OmegaConf.to_container(cfg.attack, resolve=True)
     assert isinstance(attack_cfg, dict)
     attack_cfg.pop("mia", None)  # membership inference attacks the models, not the release (mia.py)
+    attack_cfg.pop("anonymeter", None)  # anonymeter needs a held-out control set (anonymeter_risk.py)
     key = config_fingerprint(CACHE_VERSION, "risk", release_key, attack_cfg, code_fingerprint(RISK_CODE))
     return cache.get_or_compute(key, lambda: assess_release(dataset, release, None, attack_cfg))
 
@@ -283,6 +286,7 @@ def validate_job(cfg: DictConfig) -> tuple[dict[str, dict[str, Any]], Any]:
     for mcfg in models.values():
         instantiate_model(mcfg)
     Settings.from_cfg(cfg.evaluation)
+    anonymeter_settings(cfg)  # attack.anonymeter: a bad setting is refused before any run opens
     return models, make_anonymizer(cfg)
 
 
@@ -345,6 +349,10 @@ def run_pipeline(cfg: DictConfig, sweep: Mapping[str, Any] | None = None) -> Pip
                 risk, risk_hit = assess(cfg, dataset, release, release_key, risks)
             metrics.update(risk.metrics())
             metrics["cache/risk_hit"] = float(risk_hit)
+            with timer("anonymeter"):
+                metrics.update(anonymeter_metrics(
+                    cfg, plan, lambda d: anonymize(cfg, d, releases, anonymizer), cache_root / "anonymeter",
+                    use_cache))
         metrics["cache/release_hit"] = float(hit)
         mlflow.log_metrics(finite(metrics))
         result = PipelineResult(dataset.name, release, report, metrics, [], timer.seconds, cache_hit=hit,
