@@ -29,7 +29,7 @@ from privhealth.experiments.model_factory import instantiate_model
 from privhealth.experiments.protocol import Plan, applied, deploy_frame
 from privhealth.models.crossval import with_keys
 from privhealth.models.evaluation import TaskResult, prepare_inputs
-from privhealth.models.features import ModelInput
+from privhealth.models.features import InputKind, ModelInput
 from privhealth.models.membership import (
     evaluate_attack,
     lira_scores,
@@ -107,17 +107,17 @@ def is_synthetic(release: Release) -> bool:
 
 
 def real_candidates(
-    plan: Plan, release: Release, task: Mapping[str, Any] | None, kind: str
+    plan: Plan, release: Release, task: Mapping[str, Any] | None, kind: InputKind
 ) -> tuple[ModelInput, ModelInput]:
     """Fold 0's real training patients (members) and real test patients (non-members), mapped
     through ``release``'s recipe and coded by the feature pipeline the model was fitted with
     (fitted on the release's training rows, as in ``cross_validate``): the deploy protocol's coding."""
     schema, entity = release.schema, release.schema.entity or ""
     folds = plan.splits[0]
-    data = prepare_inputs(with_keys(deploy_frame(plan, release, 0), entity, plan.keys), schema, folds, task, kind)  # type: ignore[arg-type]
+    data = prepare_inputs(with_keys(deploy_frame(plan, release, 0), entity, plan.keys), schema, folds, task, kind)
     real = plan.dataset.frame.loc[(folds == "train").to_numpy()]
     mapped = with_keys(applied(release, real)[list(release.frame.columns)], entity, plan.keys)
-    return data.pipeline.transform(mapped, kind), data.test  # type: ignore[arg-type]
+    return data.pipeline.transform(mapped, kind), data.test
 
 
 def candidates(
