@@ -58,3 +58,53 @@ def test_mia_can_be_switched_off(tmp_path):
     m = MlflowClient(tracking_uri=str(cfg.tracking.uri)).get_run(result.models[0].run_id).data.metrics
     assert not any("mia" in k for k in m)
     assert "risk/linkage_reid_rate" in m  # the release's own attacks still run
+
+
+def test_synthetic_release_is_attacked_on_real_patients_membership(tmp_path):
+    """anon=synthetic trains on synthetic rows: the MIA members must be the *real* training-fold
+    patients (whose records the synthesizer saw), coded as the deploy protocol codes real patients,
+    and the non-members the real test patients; the oracle below rebuilds that coding by hand
+    (pipeline fitted on the release's training rows, raw records through ``Release.apply``)."""
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from privhealth.experiments import mia
+    from privhealth.experiments.pipeline import load_dataset
+    from privhealth.experiments.protocol import make_plan
+    from privhealth.models.crossval import with_keys
+    from privhealth.models.features import FeaturePipeline, TaskConfig
+    from privhealth.models.split import align_folds
+
+    write_key(tmp_path)
+    cfg = compose_cfg(tmp_path, [*SMALL, "anon=synthetic", "model=rf", "model.rf.n_estimators=50",
+                                 "model.rf.n_jobs=1", "evaluation.protocol=deploy", "attack.mia.n_bootstrap=50",
+                                 "evaluation.inference_timing=null", "release.export=false"], fast=False)
+    result = run_pipeline(cfg)
+    o = result.models[0]
+    m = MlflowClient(tracking_uri=str(cfg.tracking.uri)).get_run(o.run_id).data.metrics
+    assert m["risk/mia_members_real"] == 1.0 and m["raw/risk/mia_members_real"] == 0.0
+
+    # oracle: fold 0's real training patients, mapped and coded by hand
+    plan = make_plan(cfg, load_dataset(cfg))
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    rel, entity, folds = result.release, result.release.schema.entity, plan.splits[0]
+    released = with_keys(rel.frame, entity, plan.keys)
+    pipe = FeaturePipeline(rel.schema, TaskConfig.from_mapping(task))
+    pipe.fit(released.loc[(align_folds(folds, released, entity) == "train").to_numpy()])
+    raw_train = plan.dataset.frame.loc[(folds == "train").to_numpy()]
+    want = pipe.transform(with_keys(rel.apply(raw_train), entity, plan.keys), o.anon.model.input_kind)
+    n_real = pipe._window(with_keys(raw_train, entity, plan.keys)).n_patients  # labelled real patients
+    assert len(want) == n_real and m["risk/mia_members"] == n_real
+    assert m["risk/mia_nonmembers"] == len(o.anon.test_input)  # deploy: the real test patients
+
+    settings = mia.settings_of(cfg)
+    real = mia.real_candidates(plan, rel, task, o.anon.model.input_kind)
+    pool, n_in = mia.candidates(o.anon, settings, int(cfg.seed), real)
+    assert n_in == n_real
+    np.testing.assert_array_equal(pool.X[:n_in], want.X)
+    np.testing.assert_array_equal(pool.y[:n_in], want.y)
+    np.testing.assert_array_equal(pool.X[n_in:], o.anon.test_input.X)  # same coding as deploy/ scores
+    assert not np.array_equal(pool.X[:n_in], o.anon.train_input.X)  # not the synthetic rows
+    # a model trained on synthetic rows cannot tell the real training patients from the test ones
+    assert 0.35 < m["risk/mia_auc"] < 0.65
+    assert m["risk/mia_auc_lo"] < 0.5 < m["risk/mia_auc_hi"]

@@ -2,7 +2,12 @@
 
 Members are the patients a model was trained on (its training fold), non-members the held-out
 test patients; the same split serves the raw and the anonymized variant of a model, so
-``risk/mia_auc`` and ``raw/risk/mia_auc`` compare like with like. The attacks live in
+``risk/mia_auc`` and ``raw/risk/mia_auc`` compare like with like. For a synthetic release
+(``anon=synthetic``, ``anon=dp_synthetic``) the model's training rows are synthetic records, not
+patients: the members are then the *real* training-fold patients (whose records the synthesizer
+saw) and the non-members the real test patients, both mapped through the release's recipe and
+coded as the deploy protocol codes real patients (``real_candidates``; ``risk/mia_members_real``
+is 1). The attacks live in
 ``privhealth.models.membership``; this module picks the candidates, trains LiRA's shadow
 models with the target's own config (the attacker knows the training recipe, DP included)
 and names the metrics. Settings: ``attack.mia`` (conf/attack/default.yaml, docs/dp.md).
@@ -18,10 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from privhealth.anon.release import Release
 from privhealth.errors import ConfigError
 from privhealth.experiments.model_factory import instantiate_model
-from privhealth.models.evaluation import TaskResult
-from privhealth.models.features import ModelInput
+from privhealth.experiments.protocol import Plan, applied, deploy_frame
+from privhealth.models.crossval import with_keys
+from privhealth.models.evaluation import TaskResult, prepare_inputs
+from privhealth.models.features import InputKind, ModelInput
 from privhealth.models.membership import (
     evaluate_attack,
     lira_scores,
@@ -93,9 +101,31 @@ def concat(a: ModelInput, b: ModelInput) -> ModelInput:
     return ModelInput(np.concatenate([a.X, b.X]), np.concatenate([a.y, b.y]), a.feature_names, a.kind, lengths)
 
 
-def candidates(result: TaskResult, settings: MIASettings, seed: int) -> tuple[ModelInput, int] | None:
-    """Members then non-members (each capped at ``max_candidates``), and the member count."""
-    members, others = result.train_input, result.test_input
+def is_synthetic(release: Release) -> bool:
+    """Whether the release's rows are synthetic records rather than (transformed) patients."""
+    return "synthetic" in release.details
+
+
+def real_candidates(
+    plan: Plan, release: Release, task: Mapping[str, Any] | None, kind: InputKind
+) -> tuple[ModelInput, ModelInput]:
+    """Fold 0's real training patients (members) and real test patients (non-members), mapped
+    through ``release``'s recipe and coded by the feature pipeline the model was fitted with
+    (fitted on the release's training rows, as in ``cross_validate``): the deploy protocol's coding."""
+    schema, entity = release.schema, release.schema.entity or ""
+    folds = plan.splits[0]
+    data = prepare_inputs(with_keys(deploy_frame(plan, release, 0), entity, plan.keys), schema, folds, task, kind)
+    real = plan.dataset.frame.loc[(folds == "train").to_numpy()]
+    mapped = with_keys(applied(release, real)[list(release.frame.columns)], entity, plan.keys)
+    return data.pipeline.transform(mapped, kind), data.test
+
+
+def candidates(
+    result: TaskResult, settings: MIASettings, seed: int, real: tuple[ModelInput, ModelInput] | None = None
+) -> tuple[ModelInput, int] | None:
+    """Members then non-members (each capped at ``max_candidates``), and the member count.
+    ``real``: the (members, non-members) to use instead of the model's own training and test inputs."""
+    members, others = real if real is not None else (result.train_input, result.test_input)
     if members is None or others is None or len(members) == 0 or len(others) == 0:
         return None
     rng = np.random.default_rng(seed)
@@ -111,11 +141,12 @@ def candidates(result: TaskResult, settings: MIASettings, seed: int) -> tuple[Mo
 
 
 def attack_model(
-    result: TaskResult, mcfg: Mapping[str, Any] | None, settings: MIASettings, seed: int
+    result: TaskResult, mcfg: Mapping[str, Any] | None, settings: MIASettings, seed: int,
+    real: tuple[ModelInput, ModelInput] | None = None,
 ) -> dict[str, float]:
     """``mia_*`` metrics (no prefix) of the loss attack and, with shadows, LiRA on ``result.model``."""
     model = result.model
-    picked = candidates(result, settings, seed)
+    picked = candidates(result, settings, seed, real)
     if model is None or picked is None:
         return {}
     pool, n_in = picked
@@ -124,6 +155,7 @@ def attack_model(
     s = loss_scores(p, pool.y)
     out = evaluate_attack(s[:n_in], s[n_in:], **kw).metrics("mia_")
     out["mia_members"], out["mia_nonmembers"] = float(n_in), float(len(pool) - n_in)
+    out["mia_members_real"] = float(real is not None)
     if settings.shadow_models >= 2 and mcfg is not None:
         k = settings.shadow_models
         inside = shadow_assignment(len(pool), k, seed)
@@ -140,10 +172,11 @@ def attack_model(
 
 def model_metrics(
     result: TaskResult | None, mcfg: Mapping[str, Any] | None, settings: MIASettings, seed: int,
-    prefix: str = "",
+    prefix: str = "", real: Any = None,
 ) -> dict[str, float]:
     """``{prefix}risk/mia_*`` and ``{prefix}privacy/train_*`` of one fitted model (empty when
-    the result carries no fitted model, e.g. read back from the raw-result cache)."""
+    the result carries no fitted model, e.g. read back from the raw-result cache). ``real``: a
+    callable giving ``real_candidates`` (called only when the attack runs)."""
     if result is None or result.model is None:
         return {}
     out: dict[str, float] = {}
@@ -151,7 +184,7 @@ def model_metrics(
     if spent is not None:
         out |= {f"{prefix}{k}": v for k, v in spent.metrics().items()}
     if settings.enabled:
-        out |= {f"{prefix}risk/{k}": v for k, v in attack_model(result, mcfg, settings, seed).items()}
+        out |= {f"{prefix}risk/{k}": v for k, v in attack_model(result, mcfg, settings, seed, real() if real else None).items()}
     return {k: v for k, v in out.items() if v is not None and math.isfinite(v)}
 
 

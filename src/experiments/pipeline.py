@@ -239,7 +239,12 @@ def train_one(
     }
     raw = None
     mia_settings, seed = mia.settings_of(cfg), int(cfg.seed)
-    extra = {} if identity else mia.model_metrics(next(iter(by_protocol.values())), mcfg, mia_settings, seed)
+    first = next(iter(by_protocol.values()), None)
+    real = None  # a synthetic release's members: the real training patients (mia.real_candidates)
+    if first is not None and first.model is not None and mia.is_synthetic(release):
+        rel0 = fold_release(0) if fold_release is not None else release
+        real = functools.partial(mia.real_candidates, plan, rel0, task, first.model.input_kind)
+    extra = {} if identity else mia.model_metrics(first, mcfg, mia_settings, seed, real=real)
     if train_raw:
         key = config_fingerprint(
             CACHE_VERSION, data_key, dict(mcfg), task, list(cfg.split.fractions), kwargs, plan.settings.spec()

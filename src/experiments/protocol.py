@@ -155,14 +155,15 @@ def frames_for(
     plus the fold's raw test records mapped through the (fold's) release."""
     if protocol == "release":
         return release.frame
-    raw = plan.dataset.frame
-    out = []
-    for f in range(len(plan.splits)):
-        rel = fold_release(f) if fold_release is not None else release
-        test = raw.loc[plan.test_mask(f)]
-        train = rel.frame.loc[~rel.frame.index.isin(test.index)]
-        out.append(pd.concat([train, applied(rel, test)[train.columns]]))
-    return out
+    return [deploy_frame(plan, fold_release(f) if fold_release is not None else release, f)
+            for f in range(len(plan.splits))]
+
+
+def deploy_frame(plan: Plan, rel: Release, fold: int) -> pd.DataFrame:
+    """Fold ``fold``'s deploy frame: ``rel``'s non-test rows plus the raw test records mapped through it."""
+    test = plan.dataset.frame.loc[plan.test_mask(fold)]
+    train = rel.frame.loc[~rel.frame.index.isin(test.index)]
+    return pd.concat([train, applied(rel, test)[train.columns]])
 
 
 def train_patients(plan: Plan, fold: int) -> Dataset:
