@@ -24,7 +24,9 @@ FAST = [
 
 def compose_cfg(root: Path, overrides: list[str] | None = None, fast: bool = True) -> DictConfig:
     """The root config with paths under ``root`` (store, cache, key)."""
-    ov = [f"paths.root={root}", *(FAST if fast else []), *(overrides or [])]
+    dropped = tuple(o[1:].split("=")[0] + "." for o in overrides or [] if o.startswith("~"))
+    fast_ov = [o for o in FAST if not o.startswith(dropped)] if fast and dropped else FAST if fast else []
+    ov = [f"paths.root={root}", *fast_ov, *(overrides or [])]  # no fast setting under a group a test removes
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("config", overrides=ov)
 
