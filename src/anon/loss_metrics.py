@@ -23,10 +23,11 @@ import numpy as np
 
 from privhealth.anon import loss
 from privhealth.anon.loss import GeneralizedUnits, LevelTables
+from privhealth.anon.stateless import Stateless
 from privhealth.errors import ConfigError
 
 
-class LossMetric(ABC):
+class LossMetric(Stateless, ABC):
     """One information-loss metric: its value on a release and the search's bounds for it."""
 
     name: ClassVar[str]
@@ -65,15 +66,6 @@ class LossMetric(ABC):
             return None
         per = np.stack([self.level_totals(t)[levels[:, j]] for j, t in enumerate(tables)], axis=1)
         return self.combine(per)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    def __eq__(self, other: object) -> bool:  # stateless: one of a kind, however built
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
 
 
 class ArxLoss(LossMetric):

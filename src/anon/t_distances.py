@@ -18,10 +18,11 @@ import numpy as np
 from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms
 from privhealth.anon.sensitive import SensitiveAttribute
+from privhealth.anon.stateless import Stateless
 from privhealth.errors import ConfigError
 
 
-class TDistance(ABC):
+class TDistance(Stateless, ABC):
     """A distance between each class's sensitive distribution and the reference distribution."""
 
     name: ClassVar[str]
@@ -32,15 +33,6 @@ class TDistance(ABC):
     @abstractmethod
     def values(self, hist: Histograms, attr: SensitiveAttribute) -> np.ndarray:
         """One distance per class of ``hist`` to ``attr``'s reference distribution ``attr.q``."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    def __eq__(self, other: object) -> bool:  # stateless: one of a kind, however built
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
 
 
 class EqualEMD(TDistance):
