@@ -210,3 +210,61 @@ def test_grouping_paths_agree_on_adult(shared_data):
         want, n_want = lexicographic_ids(codes)
         assert nc == n_want and np.array_equal(ids, want), levels
         assert np.array_equal(ids[member], np.arange(nc))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=st.sampled_from(["int8", "int16", "uint16", "int32", "int64", "uint32"]),
+    values=st.lists(st.integers(-60, 120), min_size=1, max_size=200),
+    domain_from=st.integers(-60, 0),
+    stray=st.booleans(),
+)
+def test_integer_columns_take_the_table_lookup_with_the_same_codes_and_errors(dtype, values, domain_from, stray):
+    """Plain integer columns under a numeric hierarchy are looked up in a table over their range:
+    same leaf codes as ``Hierarchy.encode``; a value outside the domain raises its error word for word."""
+    from privhealth.anon.frequency import _integer_leaves
+    from privhealth.anon.hierarchy import Hierarchy
+
+    info = np.iinfo(dtype)
+    vals = [min(max(v, info.min), info.max) for v in values]
+    col = pd.Series(np.array(vals, dtype=dtype), name="age")
+    domain = np.arange(min(domain_from, min(vals)), max(vals) + 1)
+    if stray:  # one value missing from the domain
+        domain = domain[domain != vals[len(vals) // 2]]
+    if len(domain) == 0:
+        return
+    h = Hierarchy.intervals("age", pd.Series(domain), [5])
+    assert h.numeric
+    try:
+        want = h.encode(col)
+    except HierarchyError as err:
+        assert _integer_leaves(col, h) is None
+        with pytest.raises(HierarchyError) as fast:
+            encode_leaves(col, h)
+        assert str(fast.value) == str(err)
+        return
+    assert np.array_equal(_integer_leaves(col, h), want)
+    assert np.array_equal(encode_leaves(col, h), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(0, 400), cards=st.lists(st.integers(1, 2**20), min_size=1,
+                                                                          max_size=7))
+def test_combined_keys_number_tuples_by_first_appearance_and_decode_to_their_codes(seed, n, cards):
+    """``combine_keys`` numbers distinct code tuples in order of first appearance (as pandas does)
+    and decodes each tuple's codes from its key; with cardinalities too large for one key it
+    re-factorizes and leaves the decoding to the caller."""
+    from privhealth.anon.classes import combine, combine_keys
+
+    rng = np.random.default_rng(seed)
+    cols = [rng.integers(0, min(c, 4), n).astype(rng.choice([np.int32, np.int64])) for c in cards]
+    ids, nc, rows = combine_keys(cols, cards)
+    want = pd.DataFrame({i: c for i, c in enumerate(cols)}).groupby(list(range(len(cols))), sort=False).ngroup()
+    assert nc == (want.max() + 1 if n else 0) and np.array_equal(ids, want.to_numpy())
+    assert np.array_equal(combine(cols, cards)[0], ids)
+    if rows is None:
+        assert np.prod(np.array(cards, dtype=np.float64)) >= 2.0**62
+    else:
+        assert rows.shape == (nc, len(cols))
+        for j, c in enumerate(cols):
+            assert np.array_equal(rows[ids, j], c)

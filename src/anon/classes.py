@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from privhealth.errors import ConfigError, PrivacyModelError
 
@@ -23,6 +25,10 @@ _KEY_LIMIT = 1 << 62
 
 def factorize(values: pd.Series | np.ndarray, sort: bool = False) -> tuple[np.ndarray, int]:
     """Integer codes 0..m-1 of ``values`` and m (missing values become their own code)."""
+    if not sort and isinstance(values, np.ndarray) and values.dtype.kind in "iu" and values.ndim == 1:
+        # Arrow's hash kernel numbers values by first appearance, as pandas does, at a third of the time
+        enc = pc.dictionary_encode(pa.array(values))
+        return enc.indices.to_numpy().astype(np.int64), len(enc.dictionary)
     codes, uniques = pd.factorize(values, sort=sort, use_na_sentinel=False)
     return codes.astype(np.int64, copy=False), len(uniques)
 
@@ -33,18 +39,39 @@ def combine(codes: Sequence[np.ndarray], cards: Sequence[int]) -> tuple[np.ndarr
     Ids are numbered in order of first appearance. When the product of cardinalities would
     overflow int64 the partial key is re-factorized first, so any number of columns works.
     """
+    ids, n, _ = combine_keys(codes, cards)
+    return ids, n
+
+
+def combine_keys(codes: Sequence[np.ndarray], cards: Sequence[int]) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """``combine``, plus each class's codes as rows (classes x columns) when the mixed-radix key
+    did not need re-factorizing (None otherwise): read from the distinct keys, not the units."""
     if len(codes) == 0:
         raise ConfigError("at least one quasi-identifier is needed to form equivalence classes")
-    key = np.asarray(codes[0], dtype=np.int64)
+    key = np.array(codes[0], dtype=np.int64)  # a copy: updated in place below
     radix = max(int(cards[0]), 1)
+    whole = True
     for c, card in zip(codes[1:], cards[1:], strict=True):
         card = max(int(card), 1)
         if radix * card >= _KEY_LIMIT:
             key, radix = factorize(key)
-        key = key * card + c
+            whole = False
+        # in place: fresh temporaries of a few MB cost more in page faults than the arithmetic
+        np.multiply(key, card, out=key)
+        np.add(key, c, out=key)
         radix *= card
-    ids, n = factorize(key)
-    return ids, n
+    enc = pc.dictionary_encode(pa.array(key))
+    ids = enc.indices.to_numpy().astype(np.int64)
+    if not whole:
+        return ids, len(enc.dictionary), None
+    rest = enc.dictionary.to_numpy().copy()
+    rows = np.empty((len(rest), len(codes)), dtype=np.int64)
+    for j in range(len(codes) - 1, 0, -1):
+        card = max(int(cards[j]), 1)
+        rows[:, j] = rest % card
+        rest //= card
+    rows[:, 0] = rest
+    return ids, len(rest), rows
 
 
 def first_positions(ids: np.ndarray, n_classes: int) -> np.ndarray:
