@@ -28,7 +28,13 @@ from privhealth.anon import diversity
 from privhealth.anon.classes import Histograms
 from privhealth.anon.hierarchy import Hierarchy
 from privhealth.anon.sensitive import SensitiveAttribute
-from privhealth.anon.suppression_bounds import class_max, convex_share, point_distances
+from privhealth.anon.suppression_bounds import (
+    class_max,
+    convex_share,
+    entropy_share,
+    gap_share,
+    point_distances,
+)
 from privhealth.anon.t_distances import TDistance, resolve_distance
 from privhealth.errors import ConfigError
 
@@ -40,7 +46,7 @@ class Criterion(ABC):
 
     attribute: str | None = None
     needs_sensitive: ClassVar[bool] = True
-    # judge bounds the suppression below a node where the criterion is not monotone (t-closeness)
+    # judge bounds the suppression below a node where the criterion is not monotone (t, entropy-l, recursive)
     bounds_suppression: ClassVar[bool] = False
 
     @abstractmethod
@@ -160,6 +166,7 @@ class EntropyL(Criterion):
     """Entropy of the sensitive values in each class at least log(l) (Eq. 13, natural log)."""
 
     l: float  # noqa: E741
+    bounds_suppression: ClassVar[bool] = True
     attribute: str | None = None
 
     def __post_init__(self) -> None:
@@ -174,6 +181,12 @@ class EntropyL(Criterion):
     def passes(self, sizes, hist, attr):  # type: ignore[override]
         return diversity.entropy_l(hist) >= self.l * (1 - _TOL)
 
+    def judge(self, sizes, hist, attr):  # type: ignore[override]
+        """Entropy is concave: a class of entropy H needs a share 1 - H / log l suppressed in any
+        split (``anon/suppression_bounds.py``)."""
+        el = diversity.entropy_l(hist)
+        return el >= self.l * (1 - _TOL), entropy_share(np.log(el), math.log(self.l * (1 - _TOL)))
+
     def label(self) -> str:
         return f"entropy l-diversity (l={self.l:g}){_where(self)}"
 
@@ -186,6 +199,7 @@ class RecursiveCL(Criterion):
     """Recursive (c,l)-diversity: r1 < c (r_l + ... + r_m) in each class."""
 
     c: float
+    bounds_suppression: ClassVar[bool] = True
     l: int  # noqa: E741
     attribute: str | None = None
 
@@ -202,6 +216,11 @@ class RecursiveCL(Criterion):
 
     def passes(self, sizes, hist, attr):  # type: ignore[override]
         return diversity.recursive_l(hist, self.c) >= self.l
+
+    def judge(self, sizes, hist, attr):  # type: ignore[override]
+        """r1 - c (r_l + ... + r_m) units of a class are suppressed in any split of it
+        (``anon/suppression_bounds.py``)."""
+        return self.passes(sizes, hist, attr), gap_share(diversity.recursive_gap(hist, self.c, self.l), sizes)
 
     def label(self) -> str:
         return f"recursive (c,l)-diversity (c={self.c:g}, l={self.l}){_where(self)}"

@@ -66,6 +66,15 @@ def recursive_l(h: Histograms, c: float) -> np.ndarray:
     return np.bincount(cls, weights=ok, minlength=h.n_classes).astype(np.int64)
 
 
+def recursive_gap(h: Histograms, c: float, l_: int) -> np.ndarray:
+    """``r1 - c * (r_l + ... + r_m)`` per class: negative iff the class is recursive (c, l)-diverse."""
+    cls, cnt, rank, _ = _ranked(h)
+    n = _totals(h)
+    r1 = np.bincount(cls, weights=np.where(rank == 0, cnt, 0), minlength=h.n_classes)
+    top = np.bincount(cls, weights=np.where(rank < l_ - 1, cnt, 0), minlength=h.n_classes)
+    return r1 - c * (n - top)
+
+
 def recursive_ok(h: Histograms, c: float, l_: int) -> np.ndarray:
     """Whether each class satisfies recursive (c, l)-diversity."""
     return recursive_l(h, c) >= l_

@@ -1,4 +1,5 @@
-"""Lower bounds on the suppression every more specific node needs, for sound pruning with t-closeness.
+"""Lower bounds on the suppression every more specific node needs, for sound pruning with t-closeness
+and entropy / recursive l-diversity.
 
 With a suppression limit, t-closeness is not monotone (merging a passing class with a
 failing one can fail), so a failing node says nothing about its predecessors directly. A
@@ -19,6 +20,16 @@ and a class failing k-anonymity or distinct l-diversity at M fails them in every
 S_C = n_C. The bounds of M's classes add up (they partition the records): when their sum
 exceeds the suppression limit, M and every node below it are infeasible — a down-set tagged
 at once. The per-class shares are what ``Criterion.judge`` returns.
+
+Entropy l-diversity and recursive (c,l)-diversity, not monotone under suppression either
+(ARX: ``isMonotonicWithSuppression`` false for both), get bounds of the same kind, which ARX
+does not use. Entropy is concave and never negative, so with s = S_C / n_C
+
+    H_C  >=  sum_c (n_c / n_C) H_c  >=  (1 - s) log l'      =>   s  >=  1 - H_C / log l' .
+
+For recursive (c,l) let g = c (r_l + ... + r_m) - r1 (a class passes iff g > 0). The sum of the
+l-1 largest counts and the largest count are subadditive over unions, so g is superadditive:
+g_C >= sum_c g_c > - sum over suppressed parts of r1_c >= - S_C, hence S_C >= -g_C.
 """
 
 from __future__ import annotations
@@ -64,6 +75,25 @@ def class_max(values: np.ndarray, hist: Histograms) -> np.ndarray:
     out = np.full(hist.n_classes, -np.inf)
     np.maximum.at(out, cls, v)
     return out
+
+
+def entropy_share(entropy: np.ndarray, log_l: float) -> np.ndarray:
+    """Per class, the share every more specific node suppresses for entropy l-diversity, from the
+    class's entropy (nats) and the threshold log l (tolerance included): entropy is concave and
+    never negative, so H_C >= (1 - s) log l for a suppressed share s, i.e. s >= 1 - H_C / log l."""
+    if not log_l > MARGIN:
+        return np.zeros(len(entropy))
+    return np.clip((log_l - entropy) / log_l - MARGIN, 0.0, 1.0)
+
+
+def gap_share(gap: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per class, the share every more specific node suppresses for recursive (c,l)-diversity,
+    from the class's gap ``r1 - c (r_l + ... + r_m)``: the negated gap is superadditive over
+    unions and a part's is at least minus its size, so the suppressed units S_C >= gap_C."""
+    share = np.zeros(len(gap))
+    pos = sizes > 0
+    share[pos] = np.clip((gap[pos] - MARGIN) / sizes[pos], 0.0, 1.0)
+    return share
 
 
 def convex_share(d: np.ndarray, t: float, dmax: np.ndarray) -> np.ndarray:
