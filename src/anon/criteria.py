@@ -11,7 +11,8 @@ predictive tagging sound:
 - entropy l, recursive (c,l) and t-closeness (EMD and KL) are monotone *without*
   suppression (entropy is concave, the recursive condition and EMD/KL are preserved by
   unions — Machanavajjhala et al. 2007, Li et al. 2007), but not with it: merging a passing
-  class with a suppressed failing one can fail.
+  class with a suppressed failing one can fail. ``judge`` then bounds the suppression every
+  more specific node needs, which still prunes (``anon/suppression_bounds.py``).
 """
 
 from __future__ import annotations
