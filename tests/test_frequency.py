@@ -142,7 +142,8 @@ PINNED = {
     ("k5", 0.0, 1): ((4, 3, 2, 2, 1, 0, 0, 2), 0.5915849773290229, 0, 30, 101),
     ("k5t", 0.02, 1): ((4, 3, 2, 1, 2, 0, 0, 1), 0.509970198993301, 302, 34, 227),
     ("k5t", 0.02, 10): ((4, 3, 2, 1, 2, 0, 0, 1), 0.5098921422544169, 2980, 35, 239),
-    ("k5", 0.02, 10): ((0,) * 8, 0.0, 0, 18109, 5),
+    # every tuple of Adult x10 holds >= 10 rows: the bottom passes k and is checked first (5 nodes before)
+    ("k5", 0.02, 10): ((0,) * 8, 0.0, 0, 18109, 1),
     ("k50", 0.02, 10): ((3, 2, 1, 1, 2, 0, 0, 1), 0.303340142960975, 5520, 233, 360),
     # entropy-l 1.5 and recursive (4,2) on salary-class: the same optima as without their
     # suppression bounds, which cut the nodes checked from 2,688 to 77 and 38 (6,417 at x10)

@@ -328,7 +328,13 @@ class _Search:
 
         Nodes are taken in chunks whose tagged or evaluated members are dropped at once, so
         only open nodes cost a Python step (tags made meanwhile are re-read per node).
+        When every criterion is monotone and the bottom node (the frequency set itself: no
+        grouping) satisfies them within the limit, it is feasible and is checked first, giving
+        the best loss before any probe climbs the lattice (large or repeated tables).
         """
+        lat = self.lat
+        if lat.all_monotone and lat.failing(lat.bottom, stop_above=lat.max_supp).n_fail <= lat.max_supp:
+            self.check(0)  # node 0 is the bottom (all levels 0)
         for start in range(0, self.n_nodes, _CHUNK):
             chunk = self.order[start : start + _CHUNK]
             if self.stop_on_bound and self.known_lb[chunk[0]] >= self.best:
