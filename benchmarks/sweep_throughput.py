@@ -91,17 +91,12 @@ def collect(name: str, store: Path, wall: float) -> ModeResult:
     metrics = {
         (r.data.params.get("anon.k", "?"), r.data.tags.get("privhealth.model", "?")): {
             k: v for k, v in r.data.metrics.items()
-            if k.startswith(COMPARED) and not k.endswith("_seconds") and not unseeded(k)
+            if k.startswith(COMPARED) and not k.endswith("_seconds")
         }
         for r in runs
     }
     return ModeResult(name, wall, len(runs), sum(r.info.status == "FINISHED" for r in runs), hits, metrics)
 
-
-def unseeded(key: str) -> bool:
-    """anonymeter's figures a seed does not fix (docs/risk.md, "Reproducibility"), left out of the
-    comparison as in tests/test_risk_cache.py: singling-out and the random baselines."""
-    return key.startswith("risk/anonymeter_singling_out") or key.endswith("_baseline_rate")
 
 
 def rel_diff(x: float | None, y: float | None) -> float:

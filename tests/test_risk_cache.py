@@ -28,12 +28,6 @@ def as_json(risk: RiskReport | CachedRisk) -> str:
     return json.dumps(risk.to_dict(), sort_keys=True, default=str)
 
 
-def _unseeded(key: str) -> bool:
-    """anonymeter's figures a seed does not fix (docs/risk.md, "Reproducibility"): singling-out
-    depends on polars' unordered group_by, linkability's baseline on an unseeded generator."""
-    return key.startswith("risk/anonymeter_singling_out") or key.endswith("_baseline_rate")
-
-
 def same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
     return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
 
@@ -168,7 +162,7 @@ def test_pipeline_metrics_are_identical_with_and_without_the_cache(tmp_path):
     assert len(list((tmp_path / ".cache" / "privhealth" / "risk").rglob("*.json"))) == 1
 
     def compared(result):
-        m = {k: v for k, v in result.metrics.items() if not k.startswith("cache/") and not _unseeded(k)}
+        m = {k: v for k, v in result.metrics.items() if not k.startswith("cache/")}
         m.update(result.models[0].anon.flat_metrics("test/"))
         return {k: v for k, v in m.items() if not k.endswith("_seconds")}
 

@@ -218,18 +218,42 @@ def evaluate(tables: Tables, settings: AnonymeterSettings, seed: int = 0) -> dic
 
 @contextlib.contextmanager
 def _global_seed(seed: int) -> Iterator[None]:
-    """numpy's global generator seeded for the block, its previous state restored after; polars'
-    seeded too (anonymeter's singling-out size correction samples with it). Linkability's random
-    baseline uses a fresh unseeded generator: only ``*_linkability_baseline_rate`` varies between runs."""
+    """Every draw anonymeter 1.1.0 makes fixed by ``seed`` for the block, all restored after:
+
+    - numpy's global generator (linkability and inference sample their targets with it) and
+      polars' (the singling-out size correction samples with it);
+    - polars' ``DataFrame.group_by`` and ``Series.unique`` keep the order of first appearance:
+      singling-out builds its candidate queries from their groups, which polars' threads
+      otherwise return in a varying order (so the seeded shuffle drew other queries);
+    - linkability's random baseline (``_random_links``, a fresh unseeded generator per call)
+      draws from a generator seeded from ``seed``.
+    """
     import polars as pl
+    from anonymeter.evaluators import linkability_evaluator as lk
+
+    group_by, unique, random_links = pl.DataFrame.group_by, pl.Series.unique, lk._random_links
+    rng = np.random.default_rng([seed, 1])
+
+    def ordered_group_by(self: pl.DataFrame, *by: Any, maintain_order: bool = True, **kw: Any) -> Any:
+        return group_by(self, *by, maintain_order=maintain_order, **kw)
+
+    def ordered_unique(self: pl.Series, *, maintain_order: bool = True) -> pl.Series:
+        return unique(self, maintain_order=maintain_order)
+
+    def seeded_links(n_synthetic: int, n_attacks: int, n_neighbors: int) -> np.ndarray:
+        return np.array([rng.choice(n_synthetic, size=n_neighbors, replace=False) for _ in range(n_attacks)])
 
     state = np.random.get_state()  # noqa: NPY002 (anonymeter draws from the legacy global generator)
     np.random.seed(seed)  # noqa: NPY002
     pl.set_random_seed(seed)
+    pl.DataFrame.group_by, pl.Series.unique = ordered_group_by, ordered_unique  # type: ignore[assignment,method-assign]
+    lk._random_links = seeded_links
     try:
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
+        pl.DataFrame.group_by, pl.Series.unique = group_by, unique  # type: ignore[method-assign]
+        lk._random_links = random_links
 
 
 def _figures(evaluator: Any, level: float, name: str) -> dict[str, float]:
