@@ -165,8 +165,8 @@ def test_interrupted_study_resumes(tmp_path):
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
         states = trial_states(tmp_path, "resume") or []
-        if "COMPLETE" in states and "RUNNING" in states:
-            break
+        if "COMPLETE" in states and "RUNNING" in states and owned_running(tmp_path, "resume"):
+            break  # killed mid-trial, after the objective named its worker (the ownerless case: below)
     assert proc.poll() is None, (proc.returncode, (tmp_path / "tradeoff.stderr").read_text()[-3000:])
     os.killpg(proc.pid, signal.SIGKILL)  # mid-trial
     proc.wait()
@@ -181,6 +181,36 @@ def test_interrupted_study_resumes(tmp_path):
     assert optuna.trial.TrialState.RUNNING not in states
     stale = [t for t in s.trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(stale) == 1 and stale[0].user_attrs.get("stale")
+
+
+def owned_running(root: Path, name: str) -> bool:
+    """Whether a RUNNING trial already carries its worker's ``owner`` attribute (read-only)."""
+    with closing(sqlite3.connect(f"file:{root / 'optuna.db'}?mode=ro", uri=True, timeout=1)) as con:
+        return con.execute(
+            "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+            "JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+            "WHERE s.study_name = ? AND t.state = 'RUNNING' AND a.key = 'owner'", (name,)
+        ).fetchone()[0] > 0
+
+
+def test_a_trial_orphaned_before_its_owner_was_written_is_failed_after_a_while():
+    """A worker killed between Optuna creating a trial and the objective naming its owner leaves a
+    RUNNING trial without an owner: left alone for ORPHAN_S (a live worker writes it within
+    milliseconds), then failed as stale and re-enqueued with its parameters, like a dead worker's."""
+    import datetime
+
+    from privhealth.experiments.tradeoff import ORPHAN_S, fail_dead_local_trials
+
+    study = optuna.create_study()
+    t = study.ask({"k": optuna.distributions.IntDistribution(2, 10)})
+    start = study.trials[0].datetime_start
+    assert fail_dead_local_trials(study, now=start + datetime.timedelta(seconds=ORPHAN_S - 1)) == 0
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING
+    assert fail_dead_local_trials(study, now=start + datetime.timedelta(seconds=ORPHAN_S + 1)) == 1
+    failed, retry = study.trials
+    assert failed.state == optuna.trial.TrialState.FAIL and failed.user_attrs["stale"]
+    assert retry.state == optuna.trial.TrialState.WAITING and retry.system_attrs["fixed_params"] == t.params
+    assert retry.user_attrs["retry_of"] == 0
 
 
 def stored_trials(root: Path, storage: str, name: str) -> list[optuna.trial.FrozenTrial]:

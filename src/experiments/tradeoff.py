@@ -25,6 +25,7 @@ several workers (``study.workers=N`` here, or the same command on other hosts) s
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -196,6 +197,9 @@ def open_study(cfg: DictConfig) -> optuna.Study:
 
 
 # ---------------------------------------------------------------------- workers
+ORPHAN_S = 60.0  # a RUNNING trial still without an owner after this long lost its worker before the first write
+
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -210,14 +214,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_local_trials(study: optuna.Study) -> int:
-    """RUNNING trials whose worker on this host has died: failed and re-enqueued (resume after a kill)."""
+def fail_dead_local_trials(study: optuna.Study, now: datetime.datetime | None = None) -> int:
+    """RUNNING trials whose worker on this host has died: failed and re-enqueued (resume after a kill).
+
+    Also a RUNNING trial that has carried no owner for ``ORPHAN_S``: its worker was killed between
+    Optuna creating the trial and the objective's first write (milliseconds for a live worker).
+    """
     host = socket.gethostname()
+    now = now or datetime.datetime.now()
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(t.user_attrs.get("owner", ""))
         h, _, pid = owner.rpartition(":")
-        if h == host and pid.isdigit() and not _alive(int(pid)):
+        orphan = not owner and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > ORPHAN_S
+        if orphan or (h == host and pid.isdigit() and not _alive(int(pid))):
             study._storage.set_trial_user_attr(t._trial_id, "stale", True)
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
