@@ -26,9 +26,8 @@ _KEY_LIMIT = 1 << 62
 def factorize(values: pd.Series | np.ndarray, sort: bool = False) -> tuple[np.ndarray, int]:
     """Integer codes 0..m-1 of ``values`` and m (missing values become their own code)."""
     if not sort and isinstance(values, np.ndarray) and values.dtype.kind in "iu" and values.ndim == 1:
-        # Arrow's hash kernel numbers values by first appearance, as pandas does, at a third of the time
-        enc = pc.dictionary_encode(pa.array(values))
-        return enc.indices.to_numpy().astype(np.int64), len(enc.dictionary)
+        codes, uniques = _hash_ints(values)
+        return codes, len(uniques)
     codes, uniques = pd.factorize(values, sort=sort, use_na_sentinel=False)
     return codes.astype(np.int64, copy=False), len(uniques)
 
@@ -60,11 +59,10 @@ def combine_keys(codes: Sequence[np.ndarray], cards: Sequence[int]) -> tuple[np.
         np.multiply(key, card, out=key)
         np.add(key, c, out=key)
         radix *= card
-    enc = pc.dictionary_encode(pa.array(key))
-    ids = enc.indices.to_numpy().astype(np.int64)
+    ids, keys = _hash_ints(key)
     if not whole:
-        return ids, len(enc.dictionary), None
-    rest = enc.dictionary.to_numpy().copy()
+        return ids, len(keys), None
+    rest = keys.copy()
     rows = np.empty((len(rest), len(codes)), dtype=np.int64)
     for j in range(len(codes) - 1, 0, -1):
         card = max(int(cards[j]), 1)
@@ -72,6 +70,13 @@ def combine_keys(codes: Sequence[np.ndarray], cards: Sequence[int]) -> tuple[np.
         rest //= card
     rows[:, 0] = rest
     return ids, len(rest), rows
+
+
+def _hash_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int64) and distinct values of an integer array, numbered by first appearance as
+    ``pd.factorize`` does, by Arrow's hash kernel (a third of pandas' time on a few 100,000 keys)."""
+    enc = pc.dictionary_encode(pa.array(values))
+    return enc.indices.to_numpy().astype(np.int64), enc.dictionary.to_numpy()
 
 
 def first_positions(ids: np.ndarray, n_classes: int) -> np.ndarray:
